@@ -1,0 +1,210 @@
+"""The learner's side of grading: one sandboxed kernel per notebook.
+
+It runs the learner's cells with time and output limits (through nbclient), and answers the
+grader's two questions about the kernel's state: "what is the value of NAME?" and "what does
+FUNCTION return for these arguments?". Answers come back as `wire` descriptions; nothing is
+trusted until `wire.decode` has checked it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_output
+
+from . import wire
+from .sandbox import KernelLauncher, LearnerProcess, Sandbox
+
+WIRE_SOURCE = Path(wire.__file__).read_text()
+KEPT_MIME_TYPES = ("text/plain", "image/png", "image/jpeg")
+PROBE = """\
+def __autograder_probe(request):
+    import json, types
+    from IPython import get_ipython
+    from IPython.display import publish_display_data
+    wire = types.ModuleType("autograder_wire")
+    exec(compile(%(source)r, "<autograder-wire>", "exec"), wire.__dict__)
+    ns = get_ipython().user_ns
+    request = json.loads(request)
+    try:
+        if request["op"] == "fetch":
+            name = request["name"]
+            result = wire.encode(ns[name], [name]) if name in ns else {"t": "missing"}
+        else:
+            target = ns[request["ref"][0]]
+            for step in request["ref"][1:]:
+                target = getattr(target, step)
+            args = [wire.decode(a) for a in request["args"]]
+            kwargs = {k: wire.decode(v) for k, v in request["kwargs"].items()}
+            result = wire.encode(target(*args, **kwargs))
+    except BaseException as error:
+        result = {"t": "raised", "ename": type(error).__name__, "evalue": str(error)[:2000]}
+    publish_display_data({wire.MIME: result})
+__autograder_probe(%(request)r)
+del __autograder_probe
+"""
+
+
+class KernelStopped(Exception):
+    """The learner's kernel is gone or out of time; `reason` is written for the learner."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LearnerNameError(NameError):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.learner_name = name
+
+
+class _LimitedClient(NotebookClient):
+    """nbclient with an output budget and only inert output types kept."""
+
+    budget = 0
+    probing = False
+    truncated = False
+
+    def output(self, outs, msg, display_id, cell_index):
+        if self.probing:
+            if msg["msg_type"] == "display_data" and wire.MIME in msg["content"].get("data", {}):
+                return super().output(outs, msg, display_id, cell_index)
+            return None
+        size = len(json.dumps(msg["content"], default=str))
+        if size > self.budget:
+            if not self.truncated:
+                self.truncated = True
+                outs.append(new_output("stream", name="stdout",
+                                       text="[output truncated: this notebook printed more than the grader keeps]\n"))
+            self.budget = 0
+            return None
+        self.budget -= size
+        out = super().output(outs, msg, None, cell_index)  # no display updates across cells
+        if out is not None and "data" in out:
+            out["data"] = {k: v for k, v in out["data"].items() if k in KEPT_MIME_TYPES}
+            if not out["data"]:
+                out["data"] = {"text/plain": "[output of a kind the grader does not keep]"}
+        return out
+
+
+class LearnerKernel:
+    """A kernel in the sandbox for one notebook; use as a context manager."""
+
+    def __init__(self, launcher: KernelLauncher, settings: Sandbox):
+        self.launcher = launcher
+        self.settings = settings
+        self.process: LearnerProcess | None = None
+        self.stopped: str | None = None
+        self.deadline = 0.0
+        # nbclient writes each executed cell back into its notebook: give it a one-cell scratch one.
+        scratch = NotebookNode(cells=[new_code_cell("")], metadata={}, nbformat=4, nbformat_minor=5)
+        self._client = _LimitedClient(scratch,
+                                      allow_errors=True, record_timing=False,
+                                      interrupt_on_timeout=False, raise_on_iopub_timeout=True,
+                                      iopub_timeout=10)
+        self._client.budget = settings.output_size
+
+    # ------------------------------------------------------------------ lifetime
+    def __enter__(self) -> "LearnerKernel":
+        self.deadline = time.monotonic() + self.settings.notebook_timeout
+        self.process = self.launcher.start()
+        kc = AsyncKernelClient()
+        kc.load_connection_info(self.process.connection)
+        kc.start_channels()
+        self._client.kc = kc
+        try:
+            run_sync(kc.wait_for_ready)(timeout=60)
+        except RuntimeError as error:
+            self.close()
+            raise RuntimeError("the learner's kernel did not start: %s" % error) from error
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        kc = self._client.kc
+        if kc is not None:
+            kc.stop_channels()
+            self._client.kc = None
+        if self.process is not None:
+            self.process.destroy()
+
+    # --------------------------------------------------------------- execution
+    def run_cell(self, cell: NotebookNode) -> None:
+        """Run a learner cell, recording its (limited) outputs; raise KernelStopped if it ends."""
+        self._check_running()
+        self._client.timeout = int(max(1, min(self.settings.cell_timeout, self._remaining())))
+        self._execute(cell, store_history=True)
+
+    def fetch(self, name: str):
+        """The learner's value of `name`, decoded on this side."""
+        description = self._probe({"op": "fetch", "name": name})
+        if description.get("t") == "missing":
+            raise LearnerNameError(name)
+        return self._decode(description, name)
+
+    def call(self, ref: list, name: str, args: tuple, kwargs: dict):
+        """Call the learner's function at `ref` on plain-data copies of the arguments."""
+        request = {
+            "op": "call", "ref": ref,
+            "args": [wire.encode(a) for a in args],
+            "kwargs": {str(k): wire.encode(v) for k, v in kwargs.items()},
+        }
+        return self._decode(self._probe(request), name)
+
+    # ----------------------------------------------------------------- details
+    def _decode(self, description, name):
+        if type(description) is dict and description.get("t") == "raised":
+            raise wire.LearnerError(name, str(description.get("ename"))[:100], str(description.get("evalue"))[:2000])
+        return wire.decode(description, remote=self)
+
+    def _probe(self, request: dict):
+        self._check_running()
+        cell = new_code_cell(PROBE % {"source": WIRE_SOURCE, "request": json.dumps(request)})
+        self._client.timeout = int(max(1, min(self.settings.cell_timeout, self._remaining())))
+        self._client.probing = True
+        try:
+            self._execute(cell, store_history=False)
+        finally:
+            self._client.probing = False
+        for output in reversed(cell.outputs):
+            if output.get("output_type") == "display_data" and wire.MIME in output.get("data", {}):
+                # nbformat hands back NotebookNodes; the decoder accepts exact dicts only.
+                return json.loads(json.dumps(output["data"][wire.MIME]))
+        raise wire.WireError("the kernel sent no answer")
+
+    def _execute(self, cell, store_history):
+        try:
+            run_sync(self._client.async_execute_cell)(cell, 0, store_history=store_history)
+        except CellTimeoutError:
+            limit = self._client.timeout
+            self._stop("a cell was still running after %d seconds (the time limit); look for an endless "
+                       "loop or a very long computation" % limit)
+        except DeadKernelError:
+            self._stop("the Python kernel stopped while running your notebook (it called exit(), crashed, "
+                       "or used more than %d MiB of memory)" % (self.settings.memory // 2**20))
+
+    def _remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _check_running(self) -> None:
+        if self.stopped:
+            raise KernelStopped(self.stopped)
+        if self._remaining() <= 0:
+            self._stop("the notebook ran longer than %d seconds in total (the time limit)"
+                       % self.settings.notebook_timeout)
+        if self.process is not None and not self.process.alive():
+            self._stop("the Python kernel stopped while running your notebook")
+
+    def _stop(self, reason: str):
+        self.stopped = reason
+        self.close()
+        raise KernelStopped(reason)
