@@ -26,6 +26,11 @@ c.OverwriteCells.add_missing_cells = True
 
 # Feedback: no script from learner output survives; hidden tests are removed before export.
 c.HTMLExporter.sanitize_html = True
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 
 # Limits for grading learner code (see docs/threat-model.md). Sizes in bytes, times in seconds.
 c.Sandbox.cell_timeout = 60

@@ -1,0 +1,1 @@
+"""Activation functions with PyTorch: course tooling around nbgrader (build, sandboxed grading, checks)."""

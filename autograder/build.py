@@ -1,0 +1,160 @@
+"""`autograder build`: regenerate the learner release and the worked solutions from source/.
+
+nbgrader does the work (`generate_assignment` for notebooks/, `generate_solution` for
+solutions/); this module runs it into a scratch folder, scrubs what would make the committed
+files differ from one machine or run to the next, checks that nothing secret reached the
+release, and then either replaces notebooks/ and solutions/ or (with --check) compares.
+"""
+from __future__ import annotations
+
+import filecmp
+import json
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .course import Course, CourseError
+
+SECRET_REGIONS = (
+    ("### BEGIN SOLUTION", "### END SOLUTION"),
+    ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
+)
+# Executed outputs that name the machine: kernel temp files in warnings, memory addresses.
+_NOISE = [
+    (re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<cell>"),
+    (re.compile(r" at 0x[0-9a-f]{6,}"), " at 0x..."),
+]
+
+
+@dataclass
+class BuildReport:
+    lessons: list[str]
+    seconds: float
+    stale: list[str] = field(default_factory=list)  # with --check: files that differ
+
+
+def build(course: Course, *, check: bool = False) -> BuildReport:
+    """Regenerate notebooks/ and solutions/ (or, with check, report which are stale)."""
+    started = time.monotonic()
+    lessons = course.lessons
+    with tempfile.TemporaryDirectory(prefix="autograder-build-") as tmp:
+        out = Path(tmp)
+        release, solutions = out / "notebooks", out / "solutions"
+        # --check leaves the course's gradebook alone; a real build updates it for grading.
+        db_url = f"sqlite:///{out / 'gradebook.db'}" if check else course.db_url
+        api = course.api(release_directory=str(release), solution_directory=str(solutions), db_url=db_url)
+        for lesson in lessons:
+            _ok(api.generate_assignment(lesson, force=True, create=True), "generate_assignment", lesson)
+            _ok(generate_solution(api, lesson), "generate_solution", lesson)
+        for path in sorted(release.rglob("*.ipynb")) + sorted(solutions.rglob("*.ipynb")):
+            _scrub(path)
+        leaks = find_leaks(course, release)
+        if leaks:
+            raise CourseError("secret text reached the learner release:\n" + "\n".join(leaks))
+        if check:
+            stale = _differences(release, course.release) + _differences(solutions, course.solutions)
+            return BuildReport(lessons, time.monotonic() - started, stale)
+        for built, target in ((release, course.release), (solutions, course.solutions)):
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(built, target)
+    return BuildReport(lessons, time.monotonic() - started)
+
+
+def generate_solution(api, lesson: str) -> dict:
+    """nbgrader's generate_solution, which its Python API does not wrap."""
+    from nbgrader.converters import GenerateSolution
+    from nbgrader.utils import capture_log, temp_attrs
+
+    with temp_attrs(api.coursedir, assignment_id=lesson):
+        app = GenerateSolution(coursedir=api.coursedir, parent=api)
+        app.force = True
+        return capture_log(app)
+
+
+def _ok(result: dict, step: str, lesson: str) -> None:
+    if not result.get("success"):
+        log = (result.get("log") or "").strip().splitlines()[-15:]
+        raise CourseError(f"nbgrader {step} failed for {lesson}: {result.get('error') or ''}\n" + "\n".join(log))
+
+
+def _scrub(path: Path) -> None:
+    """Make a generated notebook byte-identical across machines and runs."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output["text"] = _denoise(output["text"])
+            elif output.get("output_type") == "error":
+                output["traceback"] = [_denoise(line) for line in output["traceback"]]
+            elif "text/plain" in output.get("data", {}):
+                output["data"]["text/plain"] = _denoise(output["data"]["text/plain"])
+    nb.metadata.get("language_info", {}).pop("version", None)
+    path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _denoise(text: str) -> str:
+    for pattern, replacement in _NOISE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def secret_lines(source: str) -> tuple[list[str], list[str]]:
+    """Lines inside solution or hidden-test regions, and all other lines, of one cell."""
+    secret, public = [], []
+    inside = None
+    for line in source.splitlines():
+        stripped = line.strip()
+        if inside is None:
+            for begin, end in SECRET_REGIONS:
+                if stripped.startswith(begin):
+                    inside = end
+                    break
+            else:
+                public.append(stripped)
+            continue
+        if stripped.startswith(inside):
+            inside = None
+        else:
+            secret.append(stripped)
+    return secret, public
+
+
+def find_leaks(course: Course, release: Path) -> list[str]:
+    """Solution or hidden-test lines of source/ that appear in the release (and nowhere public)."""
+    leaks = []
+    for lesson in course.lessons:
+        for notebook in course.notebooks(lesson):
+            source = nbformat.read(course.source_notebook(lesson, notebook), as_version=4)
+            secret, public = set(), set()
+            for cell in source.cells:
+                s, p = secret_lines(cell.source)
+                secret.update(s)
+                public.update(p)
+            # Short or comment-only lines ("return z", "# YOUR CODE HERE") say nothing secret.
+            secret = {line for line in secret - public if len(line) >= 12 and not line.startswith("#")}
+            released = release / lesson / f"{notebook}.ipynb"
+            if not released.exists():
+                leaks.append(f"{released} was not generated")
+                continue
+            text = {line.strip() for cell in nbformat.read(released, as_version=4).cells
+                    for line in cell.source.splitlines()}
+            leaks += [f"{lesson}/{notebook}.ipynb: {line}" for line in sorted(secret & text)]
+    return leaks
+
+
+def _differences(built: Path, committed: Path) -> list[str]:
+    stale = []
+    names = {p.relative_to(built) for p in built.rglob("*") if p.is_file()}
+    if committed.exists():
+        names |= {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()}
+    for name in sorted(names):
+        a, b = built / name, committed / name
+        if not (a.exists() and b.exists() and filecmp.cmp(a, b, shallow=False)):
+            stale.append(str(committed.name / name))
+    return stale

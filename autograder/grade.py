@@ -1,0 +1,310 @@
+"""`autograder grade`: a whole class, in parallel, into nbgrader's gradebook, feedback and a CSV.
+
+The parent process finds and stages the submissions (`intake`), makes sure the gradebook knows
+the lessons and learners, and hands one (learner, lesson) job at a time to worker processes.
+Each worker runs nbgrader's own `autograde` with `TrustedExecute` in place of `Execute`, then
+nbgrader's `generate_feedback`, and reports back. The parent writes `grades.json`, exports the
+CSV with nbgrader's exporter, and prints the summary. A job that fails for any reason is
+recorded with its reason; the batch always finishes.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .course import Course, CourseError
+from .intake import Submission, find_submissions, stage
+
+AUTOGRADE_PREPROCESSORS = [
+    "autograder.executor.TrustedExecute",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+
+@dataclass
+class TestResult:
+    grade_id: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str
+
+
+@dataclass
+class NotebookResult:
+    student: str
+    assignment: str
+    notebook: str
+    status: str  # "graded" | "ungradable"
+    reason: str | None
+    score: float
+    max_score: float
+    tests: list[TestResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    results: list[NotebookResult]
+    seconds: float
+    isolation: str
+    paths: dict
+
+
+# ------------------------------------------------------------------------------- entry point
+
+def main(*, course: Course, submitted: str | None, assignments: list[str] | None,
+         students: list[str] | None, jobs: int, feedback: bool = True) -> int:
+    from . import report
+    outcome = grade_class(course=course, submitted=Path(submitted) if submitted else None,
+                          assignments=assignments, students=students, jobs=jobs, feedback=feedback,
+                          progress=True)
+    report.print_summary(outcome, course)
+    return 0
+
+
+def grade_class(*, course: Course, submitted: Path | None = None, assignments: list[str] | None = None,
+                students: list[str] | None = None, jobs: int = 1, feedback: bool = True,
+                progress: bool = False) -> Outcome:
+    """Grade every submission found; returns one NotebookResult per expected notebook."""
+    from . import report
+    from .sandbox import Sandbox, choose_isolation, describe_isolation, exposed_paths
+
+    started = time.monotonic()
+    submitted = (submitted or course.folder("submitted_directory")).resolve()
+    unknown = sorted(set(assignments or []) - set(course.lessons))
+    if unknown:
+        raise CourseError(f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(course.lessons)})")
+    settings = Sandbox(config=course.config)
+    isolation = choose_isolation(settings)
+    _refuse_exposed_course(course, submitted, exposed_paths() if isolation != "none" else [])
+    if isolation == "none":
+        report.warn_unsandboxed()
+    submissions = find_submissions(course, submitted, lessons=assignments, students=students)
+    _prepare_gradebook(course, sorted({s.lesson for s in submissions if s.gradable}),
+                       sorted({s.student for s in submissions}))
+    results: list[NotebookResult] = []
+    with tempfile.TemporaryDirectory(prefix="autograder-staging-") as tmp:
+        staging = Path(tmp) / "submitted"
+        stage(submissions, staging)
+        jobs_todo = sorted({(s.student, s.lesson) for s in submissions if s.gradable})
+        by_job = {}
+        for sub in submissions:
+            by_job.setdefault((sub.student, sub.lesson), []).append(sub)
+        for sub in submissions:
+            if not sub.gradable and all(not s.gradable for s in by_job[(sub.student, sub.lesson)]):
+                _forget(course, sub.student, sub.lesson)
+        done = _run_jobs(course, staging, jobs_todo, by_job, max(1, jobs), feedback, progress)
+        for sub in submissions:
+            if sub.gradable:
+                results.append(done[(sub.student, sub.lesson, sub.notebook)])
+            else:
+                results.append(_ungradable(course, sub))
+    results.sort(key=lambda r: (r.student, r.assignment, r.notebook))
+    paths = _write_outputs(course, results)
+    return Outcome(results, time.monotonic() - started, describe_isolation(isolation), paths)
+
+
+# ---------------------------------------------------------------------------------- workers
+
+_worker: dict = {}
+
+
+def _init_worker(course_root: str, staging: str, feedback: bool) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import torch  # noqa: F401  (imported once per worker, not once per test)
+    from .sandbox import KernelLauncher, Sandbox, choose_isolation
+
+    course = Course.find(course_root)
+    settings = Sandbox(config=course.config)
+    launcher = KernelLauncher(settings, choose_isolation(settings), slot=multiprocessing.current_process()._identity[0]
+                              if multiprocessing.current_process()._identity else 0)
+    api = course.api(submitted_directory=staging,
+                     settings={"Autograde": {"autograde_preprocessors": AUTOGRADE_PREPROCESSORS}})
+    _worker.update(course=course, launcher=launcher, api=api, feedback=feedback)
+
+
+def _grade_job(student: str, lesson: str, notebooks: list[str]) -> list[dict]:
+    """In a worker: autograde one learner's lesson with nbgrader and collect per-test verdicts."""
+    from . import executor
+    api, course = _worker["api"], _worker["course"]
+    with executor.using(_worker["launcher"]):
+        outcome = api.autograde(lesson, student, force=True, create=True)
+    if not outcome.get("success"):
+        tail = (outcome.get("log") or outcome.get("error") or "").strip().splitlines()[-3:]
+        reason = "the grader failed on this submission (an instructor has been told): " + " / ".join(tail)
+        return [{"notebook": nb, "error": reason} for nb in notebooks]
+    if _worker["feedback"]:
+        api.generate_feedback(lesson, student, force=True)
+    return [_collect(course, student, lesson, nb) for nb in notebooks]
+
+
+def _collect(course: Course, student: str, lesson: str, notebook: str) -> dict:
+    from nbgrader.api import Gradebook
+    path = course.folder("autograded_directory") / student / lesson / f"{notebook}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    messages = {}
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            lines = [line for line in text.splitlines() if line.strip()]
+            messages[grade_id] = (not errors, errors[0]["evalue"] if errors else (lines[-1] if lines else "Passed."))
+    tests = []
+    with Gradebook(course.db_url) as gb:
+        submitted = gb.find_submission_notebook(notebook, lesson, student)
+        for grade in sorted(submitted.grades, key=lambda g: g.name):
+            if grade.cell.cell_type != "code" or grade.name not in messages:
+                continue
+            passed, message = messages[grade.name]
+            tests.append(asdict(TestResult(grade.name, float(grade.score), float(grade.max_score), passed, message)))
+        score, max_score = float(submitted.score), float(submitted.max_score)
+    stopped = (nb.metadata.get("autograder") or {}).get("stopped")
+    return {"notebook": notebook, "score": score, "max_score": max_score, "tests": tests, "stopped": stopped}
+
+
+def _run_jobs(course, staging, jobs_todo, by_job, jobs, feedback, progress) -> dict:
+    """Grade every job; a worker that dies costs one retry of the jobs it took down, not the batch."""
+    from . import report
+    done: dict = {}
+    pending = list(jobs_todo)
+    with report.progress_bar(len(pending), enabled=progress) as advance:
+        for _attempt in range(2):
+            if pending:
+                pending = _run_pool(course, staging, pending, by_job, jobs, feedback, done, advance)
+    for student, lesson in pending:
+        for sub in by_job[(student, lesson)]:
+            if sub.gradable:
+                done[(student, lesson, sub.notebook)] = _result(
+                    course, sub, {"error": "the grader's worker process died twice on this submission"})
+    return done
+
+
+def _run_pool(course, staging, pending, by_job, jobs, feedback, done, advance) -> list:
+    """Run jobs in a fresh pool; return those lost to a crashed worker."""
+    lost = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context, initializer=_init_worker,
+                             initargs=(str(course.root), str(staging), feedback)) as pool:
+        futures = {pool.submit(_grade_job, student, lesson,
+                               [s.notebook for s in by_job[(student, lesson)] if s.gradable]): (student, lesson)
+                   for student, lesson in pending}
+        for future in as_completed(futures):
+            student, lesson = futures[future]
+            gradable = [s for s in by_job[(student, lesson)] if s.gradable]
+            try:
+                outputs = {o["notebook"]: o for o in future.result()}
+            except BrokenProcessPool:
+                lost.append((student, lesson))
+                continue
+            except Exception as error:  # a grader bug must not stop the class
+                outputs = {s.notebook: {"error": f"the grader failed on this submission: {error}"} for s in gradable}
+            for sub in gradable:
+                done[(student, lesson, sub.notebook)] = _result(course, sub, outputs[sub.notebook])
+            advance()
+    return lost
+
+
+def _result(course: Course, sub: Submission, output: dict) -> NotebookResult:
+    if "error" in output:
+        _forget(course, sub.student, sub.lesson)
+        return NotebookResult(sub.student, sub.lesson, sub.notebook, "ungradable", output["error"], 0.0,
+                              _max_score(course, sub.lesson, sub.notebook), [], sub.notes)
+    notes = list(sub.notes)
+    if output.get("stopped"):
+        notes.append("your notebook stopped early: " + output["stopped"])
+    tests = [TestResult(**t) for t in output["tests"]]
+    return NotebookResult(sub.student, sub.lesson, sub.notebook, "graded", None, output["score"],
+                          output["max_score"], tests, notes)
+
+
+def _ungradable(course: Course, sub: Submission) -> NotebookResult:
+    max_score = _max_score(course, sub.lesson, sub.notebook) if sub.notebook else 0.0
+    return NotebookResult(sub.student, sub.lesson, sub.notebook, "ungradable", sub.problem, 0.0, max_score, [], sub.notes)
+
+
+# ------------------------------------------------------------------------------- gradebook
+
+def _prepare_gradebook(course: Course, lessons: list[str], students: list[str]) -> None:
+    """Make the gradebook know the current version of each lesson and every learner."""
+    from nbgrader.api import Gradebook
+
+    with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
+        api = course.api(release_directory=tmp)
+        for lesson in lessons:
+            result = api.generate_assignment(lesson, force=True, create=True)
+            if not result.get("success"):
+                raise CourseError(f"nbgrader could not register lesson {lesson}:\n{result.get('log', '')[-2000:]}")
+    with Gradebook(course.db_url) as gb:
+        for student in students:
+            gb.update_or_create_student(student)
+
+
+def _forget(course: Course, student: str, lesson: str) -> None:
+    """Drop earlier grades of a submission that can no longer be graded, so none are stale."""
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(course.db_url) as gb:
+        try:
+            gb.remove_submission(lesson, student)
+        except MissingEntry:
+            pass
+    for folder in ("autograded_directory", "feedback_directory"):
+        shutil.rmtree(course.folder(folder) / student / lesson, ignore_errors=True)
+
+
+def _max_score(course: Course, lesson: str, notebook: str) -> float:
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(course.db_url) as gb:
+        try:
+            return float(gb.find_notebook(notebook, lesson).max_score)
+        except MissingEntry:
+            return 0.0
+
+
+def _refuse_exposed_course(course: Course, submitted: Path, exposed: list[str]) -> None:
+    """The sandbox must not be able to read the course: refuse a layout that would let it."""
+    for path in exposed:
+        for secret in (course.root, submitted):
+            if secret == Path(path) or Path(path) in secret.parents:
+                raise CourseError(f"the sandbox would expose {secret} (it lies under {path}, which kernels "
+                                  "can read); move the course folder elsewhere")
+
+
+# ---------------------------------------------------------------------------------- outputs
+
+def _write_outputs(course: Course, results: list[NotebookResult]) -> dict:
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    grades_json = course.root / "grades.json"
+    document = {"submissions": [
+        {"student": r.student, "assignment": r.assignment, "notebook": r.notebook, "status": r.status,
+         "reason": r.reason, "score": r.score, "max_score": r.max_score,
+         "tests": [asdict(t) for t in r.tests], "notes": r.notes}
+        for r in results]}
+    grades_json.write_text(json.dumps(document, indent=2) + "\n")
+    grades_csv = course.root / "grades.csv"
+    with Gradebook(course.db_url) as gb:
+        CsvExportPlugin(to=str(grades_csv)).export(gb)
+    return {"gradebook": course.db_url, "grades.json": str(grades_json), "grades.csv": str(grades_csv),
+            "autograded": str(course.folder("autograded_directory")),
+            "feedback": str(course.folder("feedback_directory"))}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `autograder grade`")
