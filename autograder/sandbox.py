@@ -11,9 +11,11 @@ resource limits only, and the grader says so loudly.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import select
 import resource
 import secrets
 import shutil
@@ -25,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from traitlets import Enum, Float, Integer
+from traitlets import Bool, Enum, Float, Integer
 from traitlets.config import Configurable
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ class Sandbox(Configurable):
     file_size = Integer(64 * 1024**2, help="Largest file the kernel may write, bytes.").tag(config=True)
     scratch_size = Integer(256 * 1024**2, help="Size of the kernel's private home, bytes.").tag(config=True)
     output_size = Integer(1024**2, help="Output kept per notebook, bytes.").tag(config=True)
+    fork_server = Bool(
+        True, help="As root, fork kernels from a sandboxed process that has torch imported (fast).",
+    ).tag(config=True)
     isolation = Enum(
         ["auto", "bubblewrap", "none"], "auto",
         help="'auto' uses bubblewrap when it is installed; 'bubblewrap' refuses to grade without it; "
@@ -92,20 +97,31 @@ def choose_isolation(settings: Sandbox) -> str:
     return "none"
 
 
-@dataclass
 class LearnerProcess:
-    """A running kernel for one notebook, and how to reach and end it."""
+    """A running kernel for one notebook: how to reach it, whether it lives, how to end it."""
+
+    connection: dict
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        """Kill the kernel and everything it started, and remove its files; safe to call twice."""
+        raise NotImplementedError
+
+
+@dataclass
+class SandboxProcess(LearnerProcess):
+    """A kernel that is a process of its own (one bubblewrap sandbox, or unsandboxed)."""
 
     connection: dict
     process: subprocess.Popen
-    uid: int | None = None
     cleanup_paths: list = field(default_factory=list)
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def destroy(self) -> None:
-        """Kill the sandbox and everything started in it; safe to call twice."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -118,14 +134,44 @@ class LearnerProcess:
             shutil.rmtree(path, ignore_errors=True)
 
 
+@dataclass
+class ForkedKernel(LearnerProcess):
+    """A kernel forked by the fork server, running as the worker's sandbox uid."""
+
+    connection: dict
+    server: "ForkServer"
+    pid: int
+    home: str
+    ended: bool = False
+
+    def alive(self) -> bool:
+        return not self.ended and self.server.ask({"op": "poll", "pid": self.pid}).get("alive", False)
+
+    def destroy(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.server.reap(self.pid, self.home)
+
+
 class KernelLauncher:
-    """Starts sandboxed kernels with the configured limits; one per grading worker."""
+    """Starts sandboxed kernels with the configured limits; one per grading worker.
+
+    As root with bubblewrap, kernels come from a fork server that has torch already imported and
+    run under a user id reserved for this launcher; otherwise each kernel is a sandbox of its own.
+    """
 
     def __init__(self, settings: Sandbox, mode: str, slot: int = 0):
         self.settings = settings
         self.mode = mode
-        self.uid = 60000 + (os.getpid() * 8 + slot) % 5000 if mode == "bubblewrap-root" else None
+        self.uid: int | None = None
+        self._uid_lock: int | None = None
+        self._server: ForkServer | None = None
         self._mpl_cache = _matplotlib_font_cache()
+        if mode == "bubblewrap-root":
+            self.uid, self._uid_lock = _reserve_uid()
+            if settings.fork_server:
+                self._server = ForkServer(self)
 
     # ------------------------------------------------------------------ public
     def start(self) -> LearnerProcess:
@@ -137,9 +183,18 @@ class KernelLauncher:
         }
         if self.mode == "none":
             return self._start_unsandboxed(connection)
+        if self._server is not None:
+            return self._server.spawn(connection)
         return self._start_bubblewrap(connection)
 
-    # ----------------------------------------------------------------- details
+    def close(self) -> None:
+        """Stop the fork server and give back the reserved user id."""
+        if self._server is not None:
+            self._server.stop()
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)
+            self._uid_lock = None
+
     def _limits(self) -> list[str]:
         s = self.settings
         return [
@@ -209,7 +264,7 @@ class KernelLauncher:
             process.wait()
             raise RuntimeError("the sandbox did not start (bubblewrap gave no child pid)")
         client = dict(connection, ip=f"/proc/{info['child-pid']}/root{KERNEL_IP}")
-        return LearnerProcess(client, process, self.uid)
+        return SandboxProcess(client, process)
 
     def _start_unsandboxed(self, connection: dict) -> LearnerProcess:
         home = tempfile.mkdtemp(prefix="autograder-kernel-")
@@ -234,7 +289,124 @@ class KernelLauncher:
         process = subprocess.Popen(self._kernel_argv(path), cwd=home, env=env, preexec_fn=limit,
                                    start_new_session=True, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return LearnerProcess(connection, process, None, [home])
+        return SandboxProcess(connection, process, [home])
+
+
+class ForkServer:
+    """The `zygote` program in a bubblewrap sandbox of its own, and the pipe to talk to it."""
+
+    def __init__(self, launcher: KernelLauncher):
+        self.launcher = launcher
+        self.process: subprocess.Popen | None = None
+        self.root_pid = 0
+        self.count = 0
+        self._log = tempfile.TemporaryFile()
+
+    def _start(self) -> None:
+        settings = self.launcher.settings
+        info_read, info_write = os.pipe()
+        argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
+                "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
+                "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        argv += _system_binds()
+        argv += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(settings.scratch_size), "--perms", "1777", "--tmpfs", "/scratch",
+                 "--perms", "0755", "--dir", "/run/autograder"]
+        if self.launcher._mpl_cache:
+            argv += ["--ro-bind", str(self.launcher._mpl_cache), "/run/autograder/fontlist.json"]
+        argv += ["--chdir", "/scratch", "--info-fd", str(info_write), "--clearenv"]
+        env = dict(self.launcher._environment("/scratch"), MPLCONFIGDIR="/scratch/.mpl",
+                   MPLBACKEND="module://matplotlib_inline.backend_inline")
+        for name, value in env.items():
+            argv += ["--setenv", name, value]
+        argv += [sys.executable, "-c", (Path(__file__).parent / "zygote.py").read_text()]
+        self.process = subprocess.Popen(argv, pass_fds=(info_write,), start_new_session=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
+        os.close(info_write)
+        info = _read_info(info_read)
+        if info is None or self._read(timeout=180).get("ready") is not True:
+            self.stop()
+            raise RuntimeError("the fork server did not start: " + self._log_tail())
+        self.root_pid = info["child-pid"]
+
+    def ask(self, request: dict, timeout: float = 60) -> dict:
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            self.stop()
+            raise RuntimeError("the fork server stopped: " + self._log_tail()) from None
+        return self._read(timeout)
+
+    def _read(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else b""
+        if not line:
+            self.stop()
+            raise RuntimeError("the fork server did not answer: " + self._log_tail())
+        return json.loads(line)
+
+    def spawn(self, connection: dict) -> "ForkedKernel":
+        self.count += 1
+        home = f"/scratch/{self.count}"
+        s = self.launcher.settings
+        request = {
+            "op": "spawn", "uid": self.launcher.uid, "home": home,
+            "connection": dict(connection, ip=home + "/.kernel"),
+            "limits": {"memory": s.memory, "cpu_time": s.cpu_time, "file_size": s.file_size,
+                       "processes": s.processes},
+            "env": self.launcher._environment(home),
+        }
+        pid = self.ask(request)["pid"]
+        client = dict(connection, ip=f"/proc/{self.root_pid}/root{home}/.kernel")
+        return ForkedKernel(client, self, pid, home)
+
+    def reap(self, pid: int, home: str) -> None:
+        try:
+            clean = self.ask({"op": "reap", "pid": pid, "uid": self.launcher.uid, "home": home}).get("clean")
+        except RuntimeError:
+            clean = False
+        if not clean:  # start the next notebook in a brand-new sandbox
+            log.warning("a learner's processes or files outlived their notebook; restarting the sandbox")
+            self.stop()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.process.wait()
+            self.process = None
+
+    def _log_tail(self) -> str:
+        self._log.seek(0)
+        return self._log.read()[-2000:].decode(errors="replace").strip() or "(no output)"
+
+
+def _reserve_uid() -> tuple[int, int]:
+    """A user id no other grader on this machine is using, held by a lock while we live."""
+    folder = Path(tempfile.gettempdir()) / "autograder-uids"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    in_use = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                in_use.add(os.stat("/proc/" + pid).st_uid)
+            except OSError:
+                pass
+    for uid in range(61000, 65000):
+        if uid in in_use:
+            continue
+        fd = os.open(folder / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return uid, fd
+        except BlockingIOError:
+            os.close(fd)
+    raise SandboxUnavailable("no free sandbox user id between 61000 and 65000")
 
 
 def _read_info(fd: int, timeout: float = 30) -> dict | None:

@@ -1,0 +1,159 @@
+"""A fork server that lives inside the sandbox: import torch once, fork a fresh kernel per notebook.
+
+`sandbox.ForkServer` starts this file's source with `python -c` inside a bubblewrap sandbox (no
+network, read-only system, a tmpfs at /scratch) as root of that sandbox with only CAP_SETUID and
+CAP_SETGID. It never runs learner code itself. For each notebook it forks a child that drops to
+an unprivileged user id, limits itself, and becomes an IPython kernel with torch, numpy,
+matplotlib and ipykernel already imported (the imports cost seconds; the fork, milliseconds).
+When grading of that notebook ends, every process of that user id is killed and its folder
+removed, so nothing of one learner is alive or on disk when the next one starts.
+
+Protocol: one JSON object per line on stdin, one reply per line on stdout.
+  {"op": "spawn", "uid": U, "home": "/scratch/N", "connection": {...}, "limits": {...}, "env": {...}}
+      -> {"pid": P}
+  {"op": "poll", "pid": P}  -> {"alive": bool}
+  {"op": "reap", "pid": P, "uid": U, "home": "/scratch/N"}  -> {"clean": bool}
+This file must not import the autograder package (it is not visible in the sandbox).
+"""
+import json
+import os
+import resource
+import shutil
+import signal
+import sys
+
+LIMITS = {
+    "memory": resource.RLIMIT_AS,
+    "cpu_time": resource.RLIMIT_CPU,
+    "file_size": resource.RLIMIT_FSIZE,
+    "processes": resource.RLIMIT_NPROC,
+}
+
+
+def preload():
+    """Import what every lesson imports, without starting threads or event loops."""
+    os.makedirs("/scratch/.mpl", exist_ok=True)
+    font_cache = "/run/autograder/fontlist.json"
+    if os.path.exists(font_cache):
+        import matplotlib
+        from matplotlib import font_manager
+        shutil.copy(font_cache, "/scratch/.mpl/fontlist-v%s.json" % font_manager.FontManager.__version__)
+        del matplotlib
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+    import torch.nn  # noqa: F401
+    import torch.nn.functional  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
+    import ipykernel.ipkernel  # noqa: F401
+    import IPython.core.interactiveshell  # noqa: F401
+
+
+def spawn(request):
+    pid = os.fork()
+    if pid:
+        return {"pid": pid}
+    code = 1
+    try:
+        become_learner(request)
+        from ipykernel.kernelapp import IPKernelApp
+        app = IPKernelApp.instance()
+        app.initialize(["-f", request["home"] + "/.kernel.json", "--HistoryManager.hist_file=:memory:",
+                        "--IPKernelApp.quiet=True",
+                        # pyplot was imported before this kernel's shell existed: hook it up now.
+                        "--IPKernelApp.matplotlib=inline"])
+        app.start()
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def become_learner(request):
+    """In the forked child: detach, drop privileges, apply limits, move into the private home."""
+    os.setsid()
+    devnull = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, 4096)
+    uid = int(request["uid"])
+    home = request["home"]
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    os.umask(0o077)
+    for name, value in request["limits"].items():
+        resource.setrlimit(LIMITS[name], (value, value))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    for sub in ("", "/tmp", "/.config", "/.config/matplotlib"):
+        os.makedirs(home + sub, mode=0o700, exist_ok=True)
+    with open(home + "/.kernel.json", "w") as f:
+        json.dump(request["connection"], f)
+    os.chdir(home)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def reap(request):
+    """Kill every process of the learner's uid, reap the kernel, remove its home."""
+    uid, home, pid = int(request["uid"]), request["home"], int(request["pid"])
+    killer = os.fork()
+    if killer == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            for _ in range(100):  # kill(-1) reaches every process this uid may signal
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    break
+            for root, dirs, _files in os.walk(home):
+                for d in dirs:
+                    try:
+                        os.chmod(os.path.join(root, d), 0o700)
+                    except OSError:
+                        pass
+            shutil.rmtree(home, ignore_errors=True)
+            code = 0
+        finally:
+            os._exit(code)
+    os.waitpid(killer, 0)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    survivors = [p for p in os.listdir("/proc") if p.isdigit() and _owner(p) == uid]
+    return {"clean": not survivors and not os.path.exists(home)}
+
+
+def _owner(pid):
+    try:
+        return os.stat("/proc/" + pid).st_uid
+    except OSError:
+        return None
+
+
+def poll(request):
+    try:
+        done, _status = os.waitpid(int(request["pid"]), os.WNOHANG)
+    except ChildProcessError:
+        return {"alive": False}
+    return {"alive": done == 0}
+
+
+def main():
+    preload()
+    handlers = {"spawn": spawn, "poll": poll, "reap": reap}
+    out = sys.stdout
+    out.write(json.dumps({"ready": True}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        out.write(json.dumps(handlers[request["op"]](request)) + "\n")
+        out.flush()
+
+
+main()

@@ -1,0 +1,82 @@
+"""Shared fixtures: a throwaway copy of this course, and a way to grade a class in it."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE_FILES = ("nbgrader_config.py", "source", "notebooks", "solutions")
+
+
+def copy_course(target: Path) -> Path:
+    """A fresh course folder (config, source, release, solutions) outside the repository."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in COURSE_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, target / name)
+        elif src.exists():
+            shutil.copy(src, target / name)
+    return target
+
+
+@pytest.fixture
+def course_dir(tmp_path: Path) -> Path:
+    return copy_course(tmp_path / "course")
+
+
+@pytest.fixture(scope="session")
+def session_course_dir(tmp_path_factory) -> Path:
+    return copy_course(tmp_path_factory.mktemp("session") / "course")
+
+
+def lessons() -> list[str]:
+    return sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
+
+
+def release_notebook(lesson: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "notebooks" / lesson / f"{lesson}.ipynb", as_version=4)
+
+
+def solution_notebook(lesson: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
+
+
+def source_notebook(lesson: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "source" / lesson / f"{lesson}.ipynb", as_version=4)
+
+
+def submit(course: Path, student: str, lesson: str, nb_or_bytes, name: str | None = None) -> Path:
+    """Put a notebook (a NotebookNode, or raw bytes for broken files) where nbgrader expects it."""
+    folder = course / "submitted" / student / lesson
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{lesson}.ipynb")
+    if isinstance(nb_or_bytes, (bytes, bytearray)):
+        path.write_bytes(nb_or_bytes)
+    else:
+        path.write_text(nbformat.writes(nb_or_bytes), encoding="utf-8")
+    return path
+
+
+def answered(lesson: str, answers: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """The learner release with the reference answers filled in, then `answers` (grade_id -> code)."""
+    source = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_notebook(lesson).cells
+              if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = release_notebook(lesson)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            code = (answers or {}).get(grade_id, source[grade_id])
+            cell.source = code.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION\n", "").replace(
+                "### END SOLUTION", "")
+    return nb
+
+
+def grades(course: Path) -> dict:
+    """grades.json as {(student, lesson): submission}."""
+    data = json.loads((course / "grades.json").read_text())
+    return {(s["student"], s["assignment"]): s for s in data["submissions"]}

@@ -1,0 +1,101 @@
+"""Does the plain-data wire carry honest values faithfully and refuse everything else?"""
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from autograder import wire
+
+
+def roundtrip(value):
+    return wire.decode(json.loads(json.dumps(wire.encode(value, ["x"]))))
+
+
+def test_tensors_keep_dtype_shape_values_and_grad_flag():
+    for tensor in (torch.tensor([[4.0, 0.0, 1.0]]), torch.tensor([[4, 0, 1]]), torch.ones(2, 3, 4, dtype=torch.float64),
+                   torch.tensor([True, False]), torch.tensor([[6.0]], requires_grad=True)):
+        back = roundtrip(tensor)
+        assert type(back) is torch.Tensor
+        assert back.dtype == tensor.dtype and back.shape == tensor.shape
+        assert torch.equal(back.detach(), tensor.detach())
+        assert back.requires_grad == tensor.requires_grad
+
+
+def test_model_is_rebuilt_from_allowed_layers_with_its_weights_and_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4), nn.Linear(4, 1), nn.Sigmoid(), nn.Softmax(dim=-1), nn.Dropout(0.3)).eval()
+    back = roundtrip(model)
+    assert [type(m) for m in back] == [nn.Linear, nn.Linear, nn.Sigmoid, nn.Softmax, nn.Dropout]
+    assert back[3].dim == -1 and back[4].p == 0.3 and back.training is False
+    x = torch.randn(5, 6)
+    assert torch.allclose(back[:3](x), model[:3](x))
+
+
+def test_custom_module_becomes_a_stand_in_named_like_the_learners_class():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    back = roundtrip(Net())
+    assert type(back).__name__ == "Net" and isinstance(back.fc, nn.Linear)
+    with pytest.raises(wire.LearnerError):
+        back(torch.ones(1, 3))  # no kernel to call: it must not run anything here
+
+
+def test_unknown_objects_are_opaque_and_equal_nothing():
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+    back = roundtrip(AlwaysEqual())
+    assert type(back).__name__ == "AlwaysEqual"
+    assert (back == torch.tensor([[0.9975]])) is False and back != 1
+
+
+def test_axes_are_rebuilt_with_lines_points_bars_and_labels():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0.5, 0.5], label="threshold")
+    ax.scatter([6], [0.9975])
+    ax.bar(["bird", "mammal", "reptile"], [0.1392, 0.8420, 0.0188])
+    ax.set_title("t"), ax.set_xlabel("z"), ax.set_ylabel("p")
+    back = roundtrip(ax)
+    plt.close(fig)
+    assert back.get_title() == "t" and back.get_xlabel() == "z" and back.get_ylabel() == "p"
+    assert list(back.lines[0].get_ydata()) == [0.5, 0.5]
+    assert back.collections[0].get_offsets().tolist() == [[6.0, 0.9975]]
+    assert [round(p.get_height(), 4) for p in back.patches] == [0.1392, 0.842, 0.0188]
+    assert [t.get_text() for t in back.get_xticklabels()] == ["bird", "mammal", "reptile"]
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize("description", [
+    {"t": "tensor", "dtype": "float32", "shape": [1], "npy": _npy(np.array([object()], dtype=object)), "requires_grad": False},
+    {"t": "tensor", "dtype": "float32", "shape": [2], "npy": _npy(np.ones(3, dtype=np.float32)), "requires_grad": False},
+    {"t": "tensor", "dtype": "float32", "shape": [3], "npy": _npy(np.ones(3, dtype=np.int64)), "requires_grad": False},
+    {"t": "tensor", "dtype": "complex64", "shape": [1], "npy": _npy(np.ones(1, dtype=np.complex64)), "requires_grad": False},
+    {"t": "scalar", "v": [1, 2]},
+    {"t": "scalar", "v": 2**70},
+    {"t": "module", "type": "Linear", "custom": False, "ref": None, "training": True,
+     "args": {"in_features": 3, "out_features": 1, "bias": True, "device": "meta"}, "children": [], "state": []},
+    {"t": "list", "items": [{"t": "nonsense"}]},
+    ["not", "a", "dict"],
+])
+def test_malformed_or_dangerous_descriptions_are_refused(description):
+    with pytest.raises(wire.WireError):
+        wire.decode(description)
