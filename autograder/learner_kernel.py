@@ -7,6 +7,7 @@ trusted until `wire.decode` has checked it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -25,13 +26,17 @@ WIRE_SOURCE = Path(wire.__file__).read_text()
 KEPT_MIME_TYPES = ("text/plain", "image/png", "image/jpeg")
 PROBE = """\
 def __autograder_probe(request):
-    import json, types
+    import json, sys, types
     from IPython import get_ipython
     from IPython.display import publish_display_data
-    wire = types.ModuleType("autograder_wire")
-    exec(compile(%(source)r, "<autograder-wire>", "exec"), wire.__dict__)
+    wire = sys.modules.get(%(module)r)
+    if wire is None:
+        publish_display_data({%(mime)r: {"t": "no-wire"}})
+        return
     ns = get_ipython().user_ns
     request = json.loads(request)
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    figures = set(pyplot.get_fignums()) if pyplot else set()
     try:
         if request["op"] == "fetch":
             name = request["name"]
@@ -45,10 +50,23 @@ def __autograder_probe(request):
             result = wire.encode(target(*args, **kwargs))
     except BaseException as error:
         result = {"t": "raised", "ename": type(error).__name__, "evalue": str(error)[:2000]}
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    for number in set(pyplot.get_fignums()) - figures if pyplot else ():
+        pyplot.close(number)  # figures the grader's call made are data, not output to render
     publish_display_data({wire.MIME: result})
 __autograder_probe(%(request)r)
 del __autograder_probe
 """
+WIRE_MODULE = "autograder_wire_%s" % hashlib.sha256(WIRE_SOURCE.encode()).hexdigest()[:12]
+# Installs the wire module in the kernel; sent once, and again if learner code removed it.
+BOOTSTRAP = """\
+def __autograder_bootstrap():
+    import sys, types
+    module = sys.modules[%(module)r] = types.ModuleType(%(module)r)
+    exec(compile(%(source)r, "<autograder-wire>", "exec"), module.__dict__)
+__autograder_bootstrap()
+del __autograder_bootstrap
+""" % {"module": WIRE_MODULE, "source": WIRE_SOURCE}
 
 
 class KernelStopped(Exception):
@@ -166,9 +184,9 @@ class LearnerKernel:
             raise wire.LearnerError(name, str(description.get("ename"))[:100], str(description.get("evalue"))[:2000])
         return wire.decode(description, remote=self)
 
-    def _probe(self, request: dict):
+    def _probe(self, request: dict, retry: bool = True):
         self._check_running()
-        cell = new_code_cell(PROBE % {"source": WIRE_SOURCE, "request": json.dumps(request)})
+        cell = new_code_cell(PROBE % {"mime": wire.MIME, "module": WIRE_MODULE, "request": json.dumps(request)})
         self._client.timeout = int(max(1, min(self.settings.cell_timeout, self._remaining())))
         self._client.probing = True
         try:
@@ -178,7 +196,11 @@ class LearnerKernel:
         for output in reversed(cell.outputs):
             if output.get("output_type") == "display_data" and wire.MIME in output.get("data", {}):
                 # nbformat hands back NotebookNodes; the decoder accepts exact dicts only.
-                return json.loads(json.dumps(output["data"][wire.MIME]))
+                answer = json.loads(json.dumps(output["data"][wire.MIME]))
+                if answer == {"t": "no-wire"} and retry:
+                    self._execute(new_code_cell(BOOTSTRAP), store_history=False)
+                    return self._probe(request, retry=False)
+                return answer
         raise wire.WireError("the kernel sent no answer")
 
     def _execute(self, cell, store_history):

@@ -215,6 +215,7 @@ class KernelLauncher:
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
             "JPY_PARENT_PID": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         }
 
     def _kernel_argv(self, connection_file: str) -> list[str]:
