@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -83,6 +84,7 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
     from . import report
     from .sandbox import Sandbox, choose_isolation, describe_isolation, exposed_paths
 
+    _quiet_nbgrader()
     started = time.monotonic()
     submitted = (submitted or course.folder("submitted_directory")).resolve()
     unknown = sorted(set(assignments or []) - set(course.lessons))
@@ -114,7 +116,7 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
             else:
                 results.append(_ungradable(course, sub))
     results.sort(key=lambda r: (r.student, r.assignment, r.notebook))
-    paths = _write_outputs(course, results)
+    paths = _write_outputs(course, results, partial=bool(assignments or students))
     return Outcome(results, time.monotonic() - started, describe_isolation(isolation), paths)
 
 
@@ -123,7 +125,14 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
 _worker: dict = {}
 
 
+def _quiet_nbgrader() -> None:
+    """nbgrader's gradebook code trips SQLAlchemy warnings that say nothing to an instructor."""
+    from sqlalchemy.exc import SAWarning
+    warnings.filterwarnings("ignore", category=SAWarning)
+
+
 def _init_worker(course_root: str, staging: str, feedback: bool) -> None:
+    _quiet_nbgrader()
     import matplotlib
     matplotlib.use("Agg")
     import torch  # noqa: F401  (imported once per worker, not once per test)
@@ -287,17 +296,26 @@ def _refuse_exposed_course(course: Course, submitted: Path, exposed: list[str]) 
 
 # ---------------------------------------------------------------------------------- outputs
 
-def _write_outputs(course: Course, results: list[NotebookResult]) -> dict:
+def _write_outputs(course: Course, results: list[NotebookResult], partial: bool) -> dict:
+    """grades.json (merged with earlier entries when only part of the class was graded) and the CSV."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
     grades_json = course.root / "grades.json"
-    document = {"submissions": [
+    entries = [
         {"student": r.student, "assignment": r.assignment, "notebook": r.notebook, "status": r.status,
          "reason": r.reason, "score": r.score, "max_score": r.max_score,
          "tests": [asdict(t) for t in r.tests], "notes": r.notes}
-        for r in results]}
-    grades_json.write_text(json.dumps(document, indent=2) + "\n")
+        for r in results]
+    if partial and grades_json.exists():
+        regraded = {(r.student, r.assignment) for r in results}
+        try:
+            earlier = json.loads(grades_json.read_text())["submissions"]
+        except (ValueError, KeyError):
+            earlier = []
+        entries += [e for e in earlier if (e.get("student"), e.get("assignment")) not in regraded]
+        entries.sort(key=lambda e: (e["student"], e["assignment"], e["notebook"]))
+    grades_json.write_text(json.dumps({"submissions": entries}, indent=2) + "\n")
     grades_csv = course.root / "grades.csv"
     with Gradebook(course.db_url) as gb:
         CsvExportPlugin(to=str(grades_csv)).export(gb)

@@ -111,7 +111,7 @@ def _encode_array(array, kind, dtype_name=None, requires_grad=False):
     if array.dtype.hasobject or array.size > MAX_ELEMENTS:
         return {"t": "opaque", "type": "array too large" if array.size > MAX_ELEMENTS else "object array"}
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, np.array(array, order="C", copy=True), allow_pickle=False)  # keeps 0-d as 0-d
     return {
         "t": kind,
         "dtype": dtype_name or str(array.dtype),

@@ -71,8 +71,8 @@ def answered(lesson: str, answers: dict[str, str] | None = None) -> nbformat.Not
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.metadata.get("nbgrader", {}).get("solution"):
             code = (answers or {}).get(grade_id, source[grade_id])
-            cell.source = code.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION\n", "").replace(
-                "### END SOLUTION", "")
+            cell.source = "\n".join(line for line in code.splitlines()
+                                    if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
     return nb
 
 

@@ -99,3 +99,9 @@ def _npy(array):
 def test_malformed_or_dangerous_descriptions_are_refused(description):
     with pytest.raises(wire.WireError):
         wire.decode(description)
+
+
+def test_scalar_tensors_stay_scalars():
+    """A loss is a 0-d tensor; it must not come back as shape (1,)."""
+    back = roundtrip(torch.tensor(0.1720))
+    assert back.shape == () and back.item() == pytest.approx(0.1720)

@@ -1,0 +1,150 @@
+"""Does `autograder grade` turn a class folder into agreeing grades, feedback and CSV, repeatably?"""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder.course import Course
+from autograder.grade import grade_class
+from conftest import answered, copy_course, grades, lessons, release_notebook, source_notebook, submit
+
+pytestmark = pytest.mark.slow
+FIRST, LAST = lessons()[0], lessons()[-1]
+
+
+def gradebook_rows(course: Path) -> dict:
+    """(student, lesson, grade_id) -> (auto_score, max_score) for every grade in the gradebook."""
+    rows = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        rows[(submission.student.id, assignment.name, grade.name)] = (grade.auto_score, grade.max_score)
+    return rows
+
+
+def wrong_answer(lesson):
+    """The first known-wrong variant of the lesson, as (exercise, code)."""
+    import yaml
+    from conftest import REPO
+    variant = next(v for v in yaml.safe_load((REPO / "tests/lessons/variants" / f"{lesson}.yml").read_text())
+                   if v["kind"] == "wrong")
+    return variant
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    course = copy_course(tmp_path_factory.mktemp("grade") / "course")
+    for lesson in (FIRST, LAST):
+        submit(course, "alice", lesson, answered(lesson))
+    submit(course, "bob", FIRST, release_notebook(FIRST))
+    variant = wrong_answer(LAST)
+    submit(course, "bob", LAST, answered(LAST, {variant["exercise"]: variant["code"]}))
+    submit(course, "carol", FIRST, b"\x89PNG\r\n\x1a\n not a notebook")
+    submit(course, "dave", LAST, answered(LAST), name="Copy1.ipynb")
+    run = subprocess.run([str(Path(sys.executable).parent / "autograder"), "--course", str(course), "grade", "--jobs", "2"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    course.joinpath("first-run.txt").write_text(run.stdout)
+    return course
+
+
+def test_every_notebook_found_appears_once_with_a_status(course):
+    data = json.loads((course / "grades.json").read_text())["submissions"]
+    keys = [(s["student"], s["assignment"], s["notebook"]) for s in data]
+    assert sorted(keys) == sorted({("alice", FIRST, FIRST), ("alice", LAST, LAST), ("bob", FIRST, FIRST),
+                                   ("bob", LAST, LAST), ("carol", FIRST, FIRST), ("dave", LAST, LAST)})
+    by = grades(course)
+    assert by[("alice", FIRST)]["score"] == by[("alice", FIRST)]["max_score"] > 0
+    assert by[("bob", FIRST)]["score"] == 0
+    assert by[("carol", FIRST)]["status"] == "ungradable" and "not a notebook" in by[("carol", FIRST)]["reason"]
+    assert by[("dave", LAST)]["status"] == "ungradable" and "Copy1.ipynb" in by[("dave", LAST)]["reason"]
+
+
+def test_known_mistake_costs_exactly_its_tests(course):
+    variant = wrong_answer(LAST)
+    bob = grades(course)[("bob", LAST)]
+    lost = {t["grade_id"] for t in bob["tests"] if not t["passed"]}
+    assert lost == set(variant["fails"])
+    assert bob["score"] == bob["max_score"] - sum(t["max_points"] for t in bob["tests"] if t["grade_id"] in lost)
+
+
+def test_grades_json_gradebook_and_csv_agree(course):
+    by = grades(course)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for (student, lesson), entry in by.items():
+            if entry["status"] == "graded":
+                assert gb.find_submission(lesson, student).score == pytest.approx(entry["score"])
+                for test in entry["tests"]:
+                    grade = gb.find_grade(test["grade_id"], lesson, lesson, student)
+                    assert grade.score == pytest.approx(test["points"])
+    with open(course / "grades.csv") as f:
+        for row in csv.DictReader(f):
+            entry = by.get((row["student_id"], row["assignment"]))
+            expected = entry["score"] if entry and entry["status"] == "graded" else 0.0
+            assert float(row["score"]) == pytest.approx(expected), row
+
+
+def test_feedback_has_the_messages_and_no_hidden_tests(course):
+    html = (course / "feedback" / "bob" / LAST / f"{LAST}.html").read_text()
+    failing = [t for t in grades(course)[("bob", LAST)]["tests"] if not t["passed"]]
+    assert failing and all(_html_text(t["message"][:40]) in html for t in failing)
+    hidden = _hidden_lines(LAST)
+    assert hidden and not [line for line in hidden if _html_text(line) in html]
+    assert not (course / "feedback" / "carol").exists()
+
+
+def test_summary_names_the_ungradable_and_the_outputs(course):
+    out = (course / "first-run.txt").read_text()
+    assert "ungradable" in out and "carol" in out and "grades.json" in out and "feedback" in out
+
+
+def test_grading_again_changes_nothing(course):
+    before = (course / "grades.json").read_text(), gradebook_rows(course)
+    grade_class(course=Course.find(course), jobs=2)
+    assert (course / "grades.json").read_text() == before[0]
+    assert gradebook_rows(course) == before[1]
+
+
+def test_regrading_one_learner_leaves_the_others_alone(course):
+    others = {k: v for k, v in gradebook_rows(course).items() if k[0] != "bob"}
+    submit(course, "bob", FIRST, answered(FIRST))
+    grade_class(course=Course.find(course), students=["bob"], jobs=2)
+    rows = gradebook_rows(course)
+    assert {k: v for k, v in rows.items() if k[0] != "bob"} == others
+    bob = grades(course)[("bob", FIRST)]
+    assert bob["score"] == bob["max_score"], "the new submission was graded"
+    assert ("alice", FIRST) in grades(course), "grades.json still lists the learners not regraded"
+
+
+def test_a_submission_broken_on_resubmission_keeps_no_stale_grades(course):
+    submit(course, "alice", FIRST, b"")
+    grade_class(course=Course.find(course), students=["alice"], assignments=[FIRST], jobs=1)
+    entry = grades(course)[("alice", FIRST)]
+    assert entry["status"] == "ungradable" and "empty" in entry["reason"]
+    assert not [k for k in gradebook_rows(course) if k[:2] == ("alice", FIRST)]
+    assert not (course / "autograded" / "alice" / FIRST).exists()
+
+
+def _hidden_lines(lesson):
+    """Hidden-test lines that appear nowhere public in the lesson (so seeing one is a leak)."""
+    from autograder.build import SECRET_REGIONS, secret_lines
+    hidden, public = set(), set()
+    for cell in source_notebook(lesson).cells:
+        secret, visible = secret_lines(cell.source)
+        public.update(visible)
+        if SECRET_REGIONS[1][0] in cell.source:
+            hidden.update(line for line in secret if len(line) >= 12)
+    return hidden - public
+
+
+def _html_text(text):
+    import html
+    return html.escape(text, quote=False)
