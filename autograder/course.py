@@ -72,6 +72,24 @@ class Course:
     def source_notebook(self, lesson: str, notebook: str) -> Path:
         return self.source / lesson / f"{notebook}.ipynb"
 
+    def exercises(self, lesson: str) -> dict[str, str]:
+        """grade_id -> reference answer (solution markers removed) of each answer cell, in order."""
+        import nbformat
+        source = nbformat.read(self.source_notebook(lesson, lesson), as_version=4)
+        return {c.metadata["nbgrader"]["grade_id"]: _without_markers(c.source) for c in source.cells
+                if c.metadata.get("nbgrader", {}).get("solution")}
+
+    def answered(self, lesson: str, replace: dict[str, str] | None = None):
+        """The learner release of `lesson` with the reference answers typed in, except `replace`."""
+        import nbformat
+        answers = dict(self.exercises(lesson), **(replace or {}))
+        nb = nbformat.read(self.release / lesson / f"{lesson}.ipynb", as_version=4)
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                cell.source = _without_markers(answers[grade_id])
+        return nb
+
     # ------------------------------------------------------------------ nbgrader
     def api(self, *, settings: dict | None = None, **coursedir) -> "NbGraderAPI":  # noqa: F821
         """nbgrader's API for this course; `coursedir` overrides CourseDirectory settings and
@@ -90,6 +108,11 @@ class Course:
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         api.log.setLevel(logging.ERROR)
         return api
+
+
+def _without_markers(code: str) -> str:
+    return "\n".join(line for line in code.splitlines()
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 
 def load_config(root: Path) -> Config:

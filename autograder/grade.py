@@ -9,6 +9,7 @@ recorded with its reason; the batch always finishes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import shutil
@@ -96,20 +97,22 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
     if isolation == "none":
         report.warn_unsandboxed()
     submissions = find_submissions(course, submitted, lessons=assignments, students=students)
-    _prepare_gradebook(course, sorted({s.lesson for s in submissions if s.gradable}),
-                       sorted({s.student for s in submissions}))
+    jobs_todo = sorted({(s.student, s.lesson) for s in submissions if s.gradable})
     results: list[NotebookResult] = []
     with tempfile.TemporaryDirectory(prefix="autograder-staging-") as tmp:
         staging = Path(tmp) / "submitted"
+        # Workers import torch and start their sandboxes while the gradebook is prepared.
+        pool = _start_pool(course, staging, min(max(1, jobs), len(jobs_todo)), feedback) if jobs_todo else None
+        _prepare_gradebook(course, sorted({s.lesson for s in submissions if s.gradable}),
+                           sorted({s.student for s in submissions}))
         stage(submissions, staging)
-        jobs_todo = sorted({(s.student, s.lesson) for s in submissions if s.gradable})
         by_job = {}
         for sub in submissions:
             by_job.setdefault((sub.student, sub.lesson), []).append(sub)
         for sub in submissions:
             if not sub.gradable and all(not s.gradable for s in by_job[(sub.student, sub.lesson)]):
                 _forget(course, sub.student, sub.lesson)
-        done = _run_jobs(course, staging, jobs_todo, by_job, max(1, jobs), feedback, progress)
+        done = _run_jobs(course, staging, jobs_todo, by_job, max(1, jobs), feedback, progress, pool)
         for sub in submissions:
             if sub.gradable:
                 results.append(done[(sub.student, sub.lesson, sub.notebook)])
@@ -145,6 +148,8 @@ def _init_worker(course_root: str, staging: str, feedback: bool) -> None:
     api = course.api(submitted_directory=staging,
                      settings={"Autograde": {"autograde_preprocessors": AUTOGRADE_PREPROCESSORS}})
     _worker.update(course=course, launcher=launcher, api=api, feedback=feedback)
+    launcher.warm_up()
+    import matplotlib.pyplot  # noqa: F401  (test cells rebuild learner figures)
 
 
 def _grade_job(student: str, lesson: str, notebooks: list[str]) -> list[dict]:
@@ -187,7 +192,14 @@ def _collect(course: Course, student: str, lesson: str, notebook: str) -> dict:
     return {"notebook": notebook, "score": score, "max_score": max_score, "tests": tests, "stopped": stopped}
 
 
-def _run_jobs(course, staging, jobs_todo, by_job, jobs, feedback, progress) -> dict:
+def _start_pool(course: Course, staging: Path, workers: int, feedback: bool) -> ProcessPoolExecutor:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(str(course.root), str(staging), feedback))
+    pool.submit(int)  # starts the workers now (spawned pools start them all at the first task)
+    return pool
+
+
+def _run_jobs(course, staging, jobs_todo, by_job, jobs, feedback, progress, pool=None) -> dict:
     """Grade every job; a worker that dies costs one retry of the jobs it took down, not the batch."""
     from . import report
     done: dict = {}
@@ -195,7 +207,9 @@ def _run_jobs(course, staging, jobs_todo, by_job, jobs, feedback, progress) -> d
     with report.progress_bar(len(pending), enabled=progress) as advance:
         for _attempt in range(2):
             if pending:
-                pending = _run_pool(course, staging, pending, by_job, jobs, feedback, done, advance)
+                pool = pool or _start_pool(course, staging, min(jobs, len(pending)), feedback)
+                pending = _run_pool(pool, pending, by_job, course, done, advance)
+                pool = None
     for student, lesson in pending:
         for sub in by_job[(student, lesson)]:
             if sub.gradable:
@@ -204,12 +218,10 @@ def _run_jobs(course, staging, jobs_todo, by_job, jobs, feedback, progress) -> d
     return done
 
 
-def _run_pool(course, staging, pending, by_job, jobs, feedback, done, advance) -> list:
-    """Run jobs in a fresh pool; return those lost to a crashed worker."""
+def _run_pool(pool, pending, by_job, course, done, advance) -> list:
+    """Run jobs in the pool, then shut it down; return the jobs lost to a crashed worker."""
     lost = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context, initializer=_init_worker,
-                             initargs=(str(course.root), str(staging), feedback)) as pool:
+    with pool:
         futures = {pool.submit(_grade_job, student, lesson,
                                [s.notebook for s in by_job[(student, lesson)] if s.gradable]): (student, lesson)
                    for student, lesson in pending}
@@ -250,18 +262,48 @@ def _ungradable(course: Course, sub: Submission) -> NotebookResult:
 # ------------------------------------------------------------------------------- gradebook
 
 def _prepare_gradebook(course: Course, lessons: list[str], students: list[str]) -> None:
-    """Make the gradebook know the current version of each lesson and every learner."""
-    from nbgrader.api import Gradebook
+    """Make the gradebook know the current version of each lesson and every learner.
 
-    with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
-        api = course.api(release_directory=tmp)
+    nbgrader's generate_assignment stores each lesson's cells (hidden tests included) in the
+    gradebook; it costs seconds per lesson, so it runs only for lessons whose source changed
+    since the last time (a fingerprint is kept beside the course) or that the gradebook lacks.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    record = course.root / ".gradebook-sources.json"
+    try:
+        known = json.loads(record.read_text())
+    except (OSError, ValueError):
+        known = {}
+    stale = []
+    with Gradebook(course.db_url) as gb:
         for lesson in lessons:
-            result = api.generate_assignment(lesson, force=True, create=True)
-            if not result.get("success"):
-                raise CourseError(f"nbgrader could not register lesson {lesson}:\n{result.get('log', '')[-2000:]}")
+            try:
+                registered = sorted(nb.name for nb in gb.find_assignment(lesson).notebooks)
+            except MissingEntry:
+                registered = []
+            fingerprint = _fingerprint(course, lesson)
+            if registered != course.notebooks(lesson) or known.get(course.db_url, {}).get(lesson) != fingerprint:
+                stale.append((lesson, fingerprint))
+    if stale:
+        with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
+            api = course.api(release_directory=tmp)
+            for lesson, fingerprint in stale:
+                result = api.generate_assignment(lesson, force=True, create=True)
+                if not result.get("success"):
+                    raise CourseError(f"nbgrader could not register lesson {lesson}:\n{result.get('log', '')[-2000:]}")
+                known.setdefault(course.db_url, {})[lesson] = fingerprint
+        record.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
     with Gradebook(course.db_url) as gb:
         for student in students:
             gb.update_or_create_student(student)
+
+
+def _fingerprint(course: Course, lesson: str) -> str:
+    digest = hashlib.sha256()
+    for notebook in course.notebooks(lesson):
+        digest.update(notebook.encode() + b"\0" + course.source_notebook(lesson, notebook).read_bytes())
+    return digest.hexdigest()
 
 
 def _forget(course: Course, student: str, lesson: str) -> None:

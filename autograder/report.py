@@ -52,7 +52,7 @@ def print_summary(outcome, course) -> None:
     table = Table(title="Scores", show_lines=False)
     table.add_column("learner")
     for lesson in lessons:
-        table.add_column(lesson, justify="right")
+        table.add_column(lesson, justify="right", no_wrap=True)
     table.add_column("total", justify="right")
     for student in sorted(by_student):
         row, total, top = [student], 0.0, 0.0
@@ -61,7 +61,7 @@ def print_summary(outcome, course) -> None:
             if r is None:
                 row.append("[dim]-[/]")
             elif r.status == "ungradable":
-                row.append("[red]ungradable[/]")
+                row.append("[red]✗[/]")
                 top += r.max_score
             else:
                 row.append(f"{_num(r.score)}/{_num(r.max_score)}")
@@ -80,7 +80,7 @@ def print_summary(outcome, course) -> None:
     console.print(table)
     bad = [r for r in results if r.status == "ungradable"]
     if bad:
-        console.print(f"\n[bold red]{len(bad)} ungradable[/] (each learner's reason is in grades.json and below):")
+        console.print(f"\n[bold red]✗ {len(bad)} ungradable[/] (each learner's reason is in grades.json and below):")
         for r in bad:
             console.print(f"  {r.student} / {r.assignment}/{r.notebook or '?'}: {r.reason}")
     noted = [r for r in results if r.notes]

@@ -187,6 +187,11 @@ class KernelLauncher:
             return self._server.spawn(connection)
         return self._start_bubblewrap(connection)
 
+    def warm_up(self) -> None:
+        """Start the fork server now rather than at the first notebook."""
+        if self._server is not None:
+            self._server.ask({"op": "poll", "pid": 0})
+
     def close(self) -> None:
         """Stop the fork server and give back the reserved user id."""
         if self._server is not None:

@@ -146,6 +146,8 @@ def _running_as(uid):
 
 
 def poll(request):
+    if int(request["pid"]) <= 0:  # waitpid(0) would reap any child
+        return {"alive": False}
     try:
         done, _status = os.waitpid(int(request["pid"]), os.WNOHANG)
     except ChildProcessError:

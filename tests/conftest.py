@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.course import Course, load_config
+
 REPO = Path(__file__).resolve().parents[1]
 COURSE_FILES = ("nbgrader_config.py", "source", "notebooks", "solutions")
 
@@ -64,16 +66,7 @@ def submit(course: Path, student: str, lesson: str, nb_or_bytes, name: str | Non
 
 def answered(lesson: str, answers: dict[str, str] | None = None) -> nbformat.NotebookNode:
     """The learner release with the reference answers filled in, then `answers` (grade_id -> code)."""
-    source = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_notebook(lesson).cells
-              if c.metadata.get("nbgrader", {}).get("solution")}
-    nb = release_notebook(lesson)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            code = (answers or {}).get(grade_id, source[grade_id])
-            cell.source = "\n".join(line for line in code.splitlines()
-                                    if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-    return nb
+    return Course(REPO, load_config(REPO)).answered(lesson, answers)
 
 
 def grades(course: Path) -> dict:
