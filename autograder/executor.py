@@ -39,10 +39,12 @@ def is_test_cell(cell: NotebookNode) -> bool:
 
 
 def verdict_outputs(verdict: Verdict) -> list:
+    figures = [new_output("display_data", data={"image/png": png, "text/plain": "<figure drawn by the test>"})
+               for png in verdict.images]
     if verdict.passed:
-        return [new_output("stream", name="stdout", text=verdict.output or verdict.message + "\n")]
-    return [new_output("error", ename="AssertionError", evalue=verdict.message,
-                       traceback=["AssertionError: " + verdict.message])]
+        return [new_output("stream", name="stdout", text=verdict.output or verdict.message + "\n")] + figures
+    return figures + [new_output("error", ename="AssertionError", evalue=verdict.message,
+                                 traceback=["AssertionError: " + verdict.message])]
 
 
 def execute_notebook(nb: NotebookNode, launcher: KernelLauncher, settings: Sandbox) -> dict:

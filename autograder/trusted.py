@@ -7,10 +7,11 @@ references and rewritten cells in the learner's kernel have nothing to act on.
 """
 from __future__ import annotations
 
+import base64
 import builtins
 import contextlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import wire
 from .learner_kernel import KernelStopped, LearnerKernel, LearnerNameError
@@ -23,6 +24,7 @@ class Verdict:
     passed: bool
     message: str  # for the learner: what is wrong and what to try, or the success line
     output: str = ""  # what the test printed
+    images: list = field(default_factory=list)  # PNGs (base64) of figures the test drew
 
 
 class _LearnerNamespace(dict):
@@ -41,7 +43,23 @@ class _LearnerNamespace(dict):
 
 
 def run_test(source: str, kernel: LearnerKernel) -> Verdict:
-    """Run one test cell against the learner's kernel and say what happened, in their terms."""
+    """Run one test cell against the learner's kernel and say what happened, in their terms.
+
+    A figure the test draws (their curve against the true one, say) goes into the feedback.
+    """
+    import matplotlib.pyplot as plt
+    before = set(plt.get_fignums())
+    verdict = _verdict(source, kernel)
+    for number in sorted(set(plt.get_fignums()) - before):
+        figure = plt.figure(number)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+        plt.close(figure)
+        verdict.images.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return verdict
+
+
+def _verdict(source: str, kernel: LearnerKernel) -> Verdict:
     stdout = io.StringIO()
     namespace = _LearnerNamespace(kernel)
     try:
