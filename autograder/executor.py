@@ -50,15 +50,14 @@ def verdict_outputs(verdict: Verdict) -> list:
 def execute_notebook(nb: NotebookNode, launcher: KernelLauncher, settings: Sandbox) -> dict:
     """Run `nb` in place: learner cells in the sandbox, test cells here. Returns a run summary."""
     summary = {"isolation": launcher.mode, "stopped": None}
+    kernel = LearnerKernel(launcher, settings)
     try:
-        kernel_cm = LearnerKernel(launcher, settings)
-        kernel = kernel_cm.__enter__()
+        kernel.start()
     except RuntimeError as error:
         summary["stopped"] = "the grader could not start a Python kernel for your notebook (%s)" % error
         for cell in nb.cells:
             if is_test_cell(cell):
-                cell.outputs = verdict_outputs(Verdict(False, "Your notebook could not be run: %s."
-                                                       % summary["stopped"]))
+                cell.outputs = verdict_outputs(Verdict(False, "Your notebook could not be run: %s." % summary["stopped"]))
         return summary
     try:
         for cell in nb.cells:
@@ -72,12 +71,11 @@ def execute_notebook(nb: NotebookNode, launcher: KernelLauncher, settings: Sandb
             try:
                 kernel.run_cell(cell)
             except KernelStopped as stopped:
-                summary["stopped"] = stopped.reason
                 cell.outputs.append(new_output("error", ename="KernelStopped", evalue=stopped.reason,
                                                traceback=["Your notebook stopped here: " + stopped.reason]))
     finally:
-        kernel_cm.__exit__(None, None, None)
-    summary["stopped"] = summary["stopped"] or kernel.stopped
+        kernel.close()
+    summary["stopped"] = kernel.stopped
     return summary
 
 

@@ -143,8 +143,7 @@ def _init_worker(course_root: str, staging: str, feedback: bool) -> None:
 
     course = Course.find(course_root)
     settings = Sandbox(config=course.config)
-    launcher = KernelLauncher(settings, choose_isolation(settings), slot=multiprocessing.current_process()._identity[0]
-                              if multiprocessing.current_process()._identity else 0)
+    launcher = KernelLauncher(settings, choose_isolation(settings))
     api = course.api(submitted_directory=staging,
                      settings={"Autograde": {"autograde_preprocessors": AUTOGRADE_PREPROCESSORS}})
     _worker.update(course=course, launcher=launcher, api=api, feedback=feedback)

@@ -131,6 +131,10 @@ class LearnerKernel:
 
     # ------------------------------------------------------------------ lifetime
     def __enter__(self) -> "LearnerKernel":
+        return self.start()
+
+    def start(self) -> "LearnerKernel":
+        """Start the kernel and wait until it answers; RuntimeError if it cannot."""
         self.deadline = time.monotonic() + self.settings.notebook_timeout
         self.process = self.launcher.start()
         kc = AsyncKernelClient()

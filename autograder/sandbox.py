@@ -161,7 +161,7 @@ class KernelLauncher:
     run under a user id reserved for this launcher; otherwise each kernel is a sandbox of its own.
     """
 
-    def __init__(self, settings: Sandbox, mode: str, slot: int = 0):
+    def __init__(self, settings: Sandbox, mode: str):
         self.settings = settings
         self.mode = mode
         self.uid: int | None = None
