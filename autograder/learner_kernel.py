@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -137,6 +138,7 @@ class LearnerKernel:
         """Start the kernel and wait until it answers; RuntimeError if it cannot."""
         self.deadline = time.monotonic() + self.settings.notebook_timeout
         self.process = self.launcher.start()
+        self._wait_for_sockets(timeout=60)
         kc = AsyncKernelClient()
         kc.load_connection_info(self.process.connection)
         kc.start_channels()
@@ -147,6 +149,17 @@ class LearnerKernel:
             self.close()
             raise RuntimeError("the learner's kernel did not start: %s" % error) from error
         return self
+
+    def _wait_for_sockets(self, timeout: float) -> None:
+        """A kernel that is still importing has no sockets yet; its heartbeat would look dead."""
+        connection = self.process.connection
+        paths = [f"{connection['ip']}-{connection[name]}" for name in ("shell_port", "iopub_port", "hb_port")]
+        deadline = time.monotonic() + timeout
+        while not all(os.path.exists(path) for path in paths):
+            if not self.process.alive() or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("the kernel exited or did not open its sockets within %d s" % timeout)
+            time.sleep(0.02)
 
     def __exit__(self, *exc) -> None:
         self.close()
