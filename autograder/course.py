@@ -23,6 +23,9 @@ class Course:
     root: Path
     config: Config
 
+    def __post_init__(self) -> None:
+        put_alembic_on_path()  # every gradebook access needs it, not only the API's
+
     @classmethod
     def find(cls, start: str | os.PathLike | None = None) -> "Course":
         """The course whose nbgrader_config.py is in `start` or the nearest folder above it."""
@@ -104,7 +107,6 @@ class Course:
         for section, values in (settings or {}).items():
             for key, value in values.items():
                 setattr(getattr(config, section), key, value)
-        put_alembic_on_path()
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         api.log.setLevel(logging.ERROR)
         return api

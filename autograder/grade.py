@@ -27,8 +27,11 @@ import nbformat
 from .course import Course, CourseError
 from .intake import Submission, find_submissions, stage
 
+GRADER_ERROR = ("the grader could not grade this notebook because of an error on its side; your instructor "
+                "has the details and will grade it")
 AUTOGRADE_PREPROCESSORS = [
     "autograder.executor.TrustedExecute",
+    "autograder.sanitize.NeutraliseLearnerMarkup",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
@@ -56,6 +59,7 @@ class NotebookResult:
     max_score: float
     tests: list[TestResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    detail: str | None = None  # for the instructor only (a grader error's log); not in grades.json
 
 
 @dataclass
@@ -158,9 +162,8 @@ def _grade_job(student: str, lesson: str, notebooks: list[str]) -> list[dict]:
     with executor.using(_worker["launcher"]):
         outcome = api.autograde(lesson, student, force=True, create=True)
     if not outcome.get("success"):
-        tail = (outcome.get("log") or outcome.get("error") or "").strip().splitlines()[-3:]
-        reason = "the grader failed on this submission (an instructor has been told): " + " / ".join(tail)
-        return [{"notebook": nb, "error": reason} for nb in notebooks]
+        detail = " / ".join((outcome.get("log") or outcome.get("error") or "").strip().splitlines()[-3:])
+        return [{"notebook": nb, "error": GRADER_ERROR, "detail": detail} for nb in notebooks]
     if _worker["feedback"]:
         api.generate_feedback(lesson, student, force=True)
     return [_collect(course, student, lesson, nb) for nb in notebooks]
@@ -213,7 +216,7 @@ def _run_jobs(course, staging, jobs_todo, by_job, jobs, feedback, progress, pool
         for sub in by_job[(student, lesson)]:
             if sub.gradable:
                 done[(student, lesson, sub.notebook)] = _result(
-                    course, sub, {"error": "the grader's worker process died twice on this submission"})
+                    course, sub, {"error": GRADER_ERROR, "detail": "the worker process died twice on this submission"})
     return done
 
 
@@ -233,7 +236,8 @@ def _run_pool(pool, pending, by_job, course, done, advance) -> list:
                 lost.append((student, lesson))
                 continue
             except Exception as error:  # a grader bug must not stop the class
-                outputs = {s.notebook: {"error": f"the grader failed on this submission: {error}"} for s in gradable}
+                outputs = {s.notebook: {"error": GRADER_ERROR, "detail": f"{type(error).__name__}: {error}"}
+                           for s in gradable}
             for sub in gradable:
                 done[(student, lesson, sub.notebook)] = _result(course, sub, outputs[sub.notebook])
             advance()
@@ -244,7 +248,7 @@ def _result(course: Course, sub: Submission, output: dict) -> NotebookResult:
     if "error" in output:
         _forget(course, sub.student, sub.lesson)
         return NotebookResult(sub.student, sub.lesson, sub.notebook, "ungradable", output["error"], 0.0,
-                              _max_score(course, sub.lesson, sub.notebook), [], sub.notes)
+                              _max_score(course, sub.lesson, sub.notebook), [], sub.notes, output.get("detail"))
     notes = list(sub.notes)
     if output.get("stopped"):
         notes.append("your notebook stopped early: " + output["stopped"])

@@ -1,16 +1,19 @@
-"""What was submitted: find each learner's notebooks, and say plainly what is wrong with broken ones.
+"""What was submitted: find each learner's notebooks, say plainly what is wrong, repair the structure.
 
 Every expected notebook of every submitted lesson folder becomes one `Submission`. A file that
-cannot be graded (empty, not JSON, not UTF-8, renamed, another lesson's notebook, too large,
-damaged structure) gets a reason written for the learner; the rest are copied, alone and
-normalised to nbformat 4, into a staging folder that is all nbgrader ever reads. Nothing in the
-learner's folder is modified.
+cannot be graded (empty, not JSON, not UTF-8, a link, renamed, another lesson's notebook, too
+large, damaged) gets a reason written for the learner. The rest are read once, their graded
+cells checked against the learner release (metadata restored, duplicates and impostors
+demoted to ordinary cells, deleted ones put back empty, each with a note), and written alone,
+as nbformat 4, into a staging folder that is all nbgrader ever reads. Nothing in the learner's
+folder is modified.
 """
 from __future__ import annotations
 
+import copy
 import json
-import shutil
-from collections import Counter
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import nbformat
 from .course import Course
 
 MAX_NOTEBOOK_BYTES = 20 * 1024**2
+NBGRADER_KEYS = ("grade", "solution", "locked", "points", "grade_id", "schema_version", "checksum", "cell_type")
 
 
 @dataclass
@@ -29,6 +33,9 @@ class Submission:
     path: Path | None = None
     problem: str | None = None  # why it cannot be graded, for the learner
     notes: list[str] = field(default_factory=list)  # graded anyway, but worth saying
+    staged: nbformat.NotebookNode | None = field(default=None, repr=False)  # what nbgrader will grade
+    timestamp: str | None = None
+    secret: str | None = field(default=None, repr=False)  # nbgrader's submission_secret.txt, for feedback
 
     @property
     def gradable(self) -> bool:
@@ -40,8 +47,6 @@ def find_submissions(course: Course, submitted: Path, *, lessons: list[str] | No
     """One Submission per expected notebook of every <student>/<lesson>/ folder found."""
     known = course.lessons
     expected = {lesson: course.notebooks(lesson) for lesson in known}
-    graded_ids = {(lesson, nb): _graded_ids(course.source_notebook(lesson, nb))
-                  for lesson in known for nb in expected[lesson]}
     found: list[Submission] = []
     if not submitted.is_dir():
         return found
@@ -58,37 +63,30 @@ def find_submissions(course: Course, submitted: Path, *, lessons: list[str] | No
                                         "submit your work in the folder of its lesson"))
                 continue
             for notebook in expected[lesson]:
-                found.append(_inspect(student_dir.name, lesson, notebook, lesson_dir, expected,
-                                      graded_ids[(lesson, notebook)]))
+                found.append(_inspect(course, student_dir.name, lesson, notebook, lesson_dir, expected))
     return found
 
 
 def stage(submissions: list[Submission], staging: Path) -> None:
-    """Copy each gradable notebook, normalised, to staging/<student>/<lesson>/<notebook>.ipynb."""
+    """Write each gradable notebook, repaired, to staging/<student>/<lesson>/<notebook>.ipynb."""
     for sub in submissions:
         if not sub.gradable:
             continue
         target = staging / sub.student / sub.lesson
         target.mkdir(parents=True, exist_ok=True)
-        nb = _read(sub.path)
-        (target / f"{sub.notebook}.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
-        timestamp = sub.path.parent / "timestamp.txt"
-        if timestamp.is_file() and timestamp.stat().st_size < 200:
-            shutil.copy(timestamp, target / "timestamp.txt")
+        (target / f"{sub.notebook}.ipynb").write_text(nbformat.writes(sub.staged), encoding="utf-8")
+        if sub.timestamp:
+            (target / "timestamp.txt").write_text(sub.timestamp)
+        if sub.secret:  # nbgrader carries it to feedback/, where release_feedback needs it
+            (target / "submission_secret.txt").write_text(sub.secret)
 
 
 # --------------------------------------------------------------------------------- details
 
-def _graded_ids(path: Path) -> list[str]:
-    nb = nbformat.read(path, as_version=4)
-    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution")]
-
-
-def _inspect(student, lesson, notebook, folder, expected, graded_ids) -> Submission:
+def _inspect(course, student, lesson, notebook, folder, expected) -> Submission:
     sub = Submission(student, lesson, notebook)
     path = folder / f"{notebook}.ipynb"
-    if not path.is_file():
+    if not os.path.lexists(path):
         others = sorted(p.name for p in folder.glob("*.ipynb"))
         owners = {f"{nb}.ipynb": other for other, nbs in expected.items() for nb in nbs if other != lesson}
         if len(others) == 1 and others[0] in owners:
@@ -103,27 +101,32 @@ def _inspect(student, lesson, notebook, folder, expected, graded_ids) -> Submiss
     sub.path = path
     sub.problem = _problem(path)
     if sub.problem is None:
-        ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in _read(path).cells
-                      if "nbgrader" in c.metadata)
-        for grade_id in graded_ids:
-            if ids[grade_id] == 0:
-                sub.notes.append(f"graded cell `{grade_id}` is missing; was it deleted? It was graded as empty")
-            elif ids[grade_id] > 1:
-                sub.notes.append(f"graded cell `{grade_id}` appears {ids[grade_id]} times; only the first copy was graded")
+        nb = _read(path)
+        release = course.release / lesson / f"{notebook}.ipynb"
+        if release.is_file():
+            sub.notes += repair(nb, nbformat.read(release, as_version=4))
+        sub.staged = nb
+        sub.timestamp, note = _timestamp(folder / "timestamp.txt")
+        sub.notes += [note] if note else []
+        sub.secret = _small_text(folder / "submission_secret.txt")
     return sub
 
 
 def _problem(path: Path) -> str | None:
     """Why this file cannot be graded, in words a learner can act on; None if it can."""
-    size = path.stat().st_size
-    if size == 0:
+    for link in (path, path.parent, path.parent.parent):
+        if link.is_symlink():
+            return (f"`{link.name}` is a link, not your own file or folder; submit the notebook file itself")
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        return "the submission is not a regular file; submit the notebook file itself"
+    if info.st_size == 0:
         return "the notebook file is empty (0 bytes); open it in JupyterLab, save it, and submit again"
-    if size > MAX_NOTEBOOK_BYTES:
-        return (f"the notebook is {size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
+    if info.st_size > MAX_NOTEBOOK_BYTES:
+        return (f"the notebook is {info.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
                 "clear all outputs (Edit > Clear Outputs of All Cells), save, and submit again")
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         return ("the file is not a notebook (it is not UTF-8 text; it may be damaged or another kind of file); "
                 "download your notebook from JupyterLab again and submit that")
@@ -136,11 +139,110 @@ def _problem(path: Path) -> str | None:
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return "the file is JSON but not a Jupyter notebook; submit the lesson's .ipynb file"
     try:
-        nb = _read(path)
-        nbformat.validate(nb)
+        nbformat.validate(_read(path))
     except Exception as error:  # nbformat raises several kinds for damaged notebooks
         return (f"the notebook's structure is damaged ({type(error).__name__}); open it in JupyterLab, "
                 "save it, and submit again")
+    return None
+
+
+def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
+    """Make the graded cells of `nb` those of the release; return a note per repair, for the learner.
+
+    Graded cells are identified by their grade_id. The first cell with a known id gets the
+    release's nbgrader metadata and cell type back; later copies, and cells claiming an id the
+    lesson does not have, become ordinary cells; graded cells that are missing are put back, as
+    in the release, after the graded cell that precedes them there.
+    """
+    reference = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells
+                 if c.metadata.get("nbgrader", {}).get("grade_id")}
+    graded = [grade_id for grade_id, c in reference.items()
+              if c.metadata["nbgrader"].get("grade") or c.metadata["nbgrader"].get("solution")]
+    notes = []
+    candidates: dict = {}
+    for index, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        if meta:
+            grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+            if grade_id in reference:
+                candidates.setdefault(grade_id, []).append(index)
+            else:
+                del cell.metadata["nbgrader"]  # claims an id the lesson does not have: learner code
+    # Of several copies, grade the one in the lesson's place: the first after the graded copy
+    # of the cell before it in the release (a copy pasted at the top would run too early).
+    chosen, last = {}, -1
+    for grade_id in reference:
+        indices = candidates.get(grade_id, [])
+        if indices:
+            chosen[grade_id] = next((i for i in indices if i > last), indices[0])
+            last = chosen[grade_id]
+    for grade_id, indices in candidates.items():
+        original = reference[grade_id]
+        for index in indices:
+            cell = nb.cells[index]
+            if index != chosen[grade_id]:
+                del cell.metadata["nbgrader"]
+                continue
+            cell.metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])
+            if cell.cell_type != original.cell_type:
+                _retype(cell, original.cell_type)
+        if len(indices) > 1:
+            before = [g for g, i in chosen.items() if i < chosen[grade_id]]
+            place = f"the copy after `{max(before, key=chosen.get)}`" if before else "the first copy"
+            notes.append(f"graded cell `{grade_id}` appears {len(indices)} times; {place} was graded, "
+                         "the others ran as ordinary cells")
+    seen = set(chosen)
+    position = {}
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            position[grade_id] = index
+    previous = None
+    for grade_id in reference:
+        if grade_id in graded and grade_id not in seen:
+            at = position[previous] + 1 if previous in position else 0
+            nb.cells.insert(at, copy.deepcopy(reference[grade_id]))
+            position = {k: (v + 1 if v >= at else v) for k, v in position.items()}
+            position[grade_id] = at
+            notes.append(f"graded cell `{grade_id}` is missing; was it deleted? It was put back as in the "
+                         "lesson and graded")
+        if grade_id in position:
+            previous = grade_id
+    ids = set()
+    for cell in nb.cells:  # copies keep their cell id; nbformat wants them unique
+        while cell.get("id") in ids:
+            cell["id"] = f"{cell['id']}-copy"[-64:]
+        ids.add(cell.get("id"))
+    return notes
+
+
+def _retype(cell: nbformat.NotebookNode, cell_type: str) -> None:
+    cell.cell_type = cell_type
+    if cell_type == "code":
+        cell.setdefault("outputs", [])
+        cell.setdefault("execution_count", None)
+    else:
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+    cell.pop("attachments", None)
+
+
+def _timestamp(path: Path) -> tuple[str | None, str | None]:
+    """The submission time nbgrader's exchange wrote, if it is readable."""
+    if not path.is_file() or path.is_symlink():
+        return None, None
+    from nbgrader.utils import parse_utc
+    text = path.read_text(errors="replace").strip()[:100]
+    try:
+        parse_utc(text)
+    except Exception:  # dateutil raises several kinds
+        return None, "the submission's timestamp.txt could not be read, so no late penalty was computed"
+    return text, None
+
+
+def _small_text(path: Path) -> str | None:
+    if path.is_file() and not path.is_symlink() and path.stat().st_size < 1000:
+        return path.read_text(errors="replace")
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .sandbox import KernelLauncher, LearnerProcess, Sandbox
 
 WIRE_SOURCE = Path(wire.__file__).read_text()
 KEPT_MIME_TYPES = ("text/plain", "image/png", "image/jpeg")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")  # image data lands in an HTML attribute: nothing else
 PROBE = """\
 def __autograder_probe(request):
     import json, sys, types
@@ -70,6 +72,18 @@ del __autograder_bootstrap
 """ % {"module": WIRE_MODULE, "source": WIRE_SOURCE}
 
 
+MAX_MESSAGE_BYTES = 128 * 1024**2
+
+
+def _bounded_context():
+    """A ZeroMQ context whose sockets drop any message larger than the grader will read."""
+    import zmq
+    import zmq.asyncio
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    return context
+
+
 class KernelStopped(Exception):
     """The learner's kernel is gone or out of time; `reason` is written for the learner."""
 
@@ -107,9 +121,12 @@ class _LimitedClient(NotebookClient):
         self.budget -= size
         out = super().output(outs, msg, None, cell_index)  # no display updates across cells
         if out is not None and "data" in out:
-            out["data"] = {k: v for k, v in out["data"].items() if k in KEPT_MIME_TYPES}
+            out["data"] = {k: v for k, v in out["data"].items() if k in KEPT_MIME_TYPES
+                           and (k == "text/plain" or isinstance(v, str) and _BASE64.fullmatch(v))}
             if not out["data"]:
                 out["data"] = {"text/plain": "[output of a kind the grader does not keep]"}
+            # Metadata (image width, filenames...) ends up in HTML attributes: keep none of it.
+            out["metadata"] = {}
         return out
 
 
@@ -122,6 +139,7 @@ class LearnerKernel:
         self.process: LearnerProcess | None = None
         self.stopped: str | None = None
         self.deadline = 0.0
+        self._notebook_limit_applies = False
         # nbclient writes each executed cell back into its notebook: give it a one-cell scratch one.
         scratch = NotebookNode(cells=[new_code_cell("")], metadata={}, nbformat=4, nbformat_minor=5)
         self._client = _LimitedClient(scratch,
@@ -139,7 +157,8 @@ class LearnerKernel:
         self.deadline = time.monotonic() + self.settings.notebook_timeout
         self.process = self.launcher.start()
         self._wait_for_sockets(timeout=60)
-        kc = AsyncKernelClient()
+        self._context = _bounded_context()
+        kc = AsyncKernelClient(context=self._context)
         kc.load_connection_info(self.process.connection)
         kc.start_channels()
         self._client.kc = kc
@@ -169,6 +188,7 @@ class LearnerKernel:
         if kc is not None:
             kc.stop_channels()
             self._client.kc = None
+            self._context.destroy(linger=0)
         if self.process is not None:
             self.process.destroy()
 
@@ -176,8 +196,13 @@ class LearnerKernel:
     def run_cell(self, cell: NotebookNode) -> None:
         """Run a learner cell, recording its (limited) outputs; raise KernelStopped if it ends."""
         self._check_running()
-        self._client.timeout = int(max(1, min(self.settings.cell_timeout, self._remaining())))
+        self._set_timeout()
         self._execute(cell, store_history=True)
+
+    def _set_timeout(self) -> None:
+        remaining = self._remaining()
+        self._client.timeout = int(max(1, min(self.settings.cell_timeout, remaining)))
+        self._notebook_limit_applies = remaining < self.settings.cell_timeout
 
     def fetch(self, name: str):
         """The learner's value of `name`, decoded on this side."""
@@ -204,7 +229,7 @@ class LearnerKernel:
     def _probe(self, request: dict, retry: bool = True):
         self._check_running()
         cell = new_code_cell(PROBE % {"mime": wire.MIME, "module": WIRE_MODULE, "request": json.dumps(request)})
-        self._client.timeout = int(max(1, min(self.settings.cell_timeout, self._remaining())))
+        self._set_timeout()
         self._client.probing = True
         try:
             self._execute(cell, store_history=False)
@@ -224,9 +249,11 @@ class LearnerKernel:
         try:
             run_sync(self._client.async_execute_cell)(cell, 0, store_history=store_history)
         except CellTimeoutError:
-            limit = self._client.timeout
+            if self._notebook_limit_applies:
+                self._stop("the notebook ran longer than %d seconds in total (the time limit); look for "
+                           "slow or waiting cells" % self.settings.notebook_timeout)
             self._stop("a cell was still running after %d seconds (the time limit); look for an endless "
-                       "loop or a very long computation" % limit)
+                       "loop or a very long computation" % self.settings.cell_timeout)
         except DeadKernelError:
             self._stop("the Python kernel stopped while running your notebook (it called exit(), crashed, "
                        "or used more than %d MiB of memory)" % (self.settings.memory // 2**20))

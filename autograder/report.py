@@ -83,6 +83,8 @@ def print_summary(outcome, course) -> None:
         console.print(f"\n[bold red]✗ {len(bad)} ungradable[/] (each learner's reason is in grades.json and below):")
         for r in bad:
             console.print(f"  {r.student} / {r.assignment}/{r.notebook or '?'}: {r.reason}")
+            if r.detail:
+                console.print(f"    [dim]grader error (for you, not the learner): {r.detail}[/]")
     noted = [r for r in results if r.notes]
     if noted:
         console.print(f"\n[bold]{len(noted)} graded with remarks:[/]")

@@ -305,7 +305,6 @@ class ForkServer:
         self.launcher = launcher
         self.process: subprocess.Popen | None = None
         self.root_pid = 0
-        self.count = 0
         self._log = tempfile.TemporaryFile()
 
     def _start(self) -> None:
@@ -313,10 +312,12 @@ class ForkServer:
         info_read, info_write = os.pipe()
         argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
                 "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
-                "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+                # to make each notebook's home and IPC namespace, then drop to the learner's uid
+                "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN",
+                "--cap-add", "CAP_SYS_ADMIN"]
         argv += _system_binds()
         argv += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(settings.scratch_size), "--perms", "1777", "--tmpfs", "/scratch",
+                 "--size", str(settings.scratch_size), "--perms", "0755", "--tmpfs", "/scratch",
                  "--perms", "0755", "--dir", "/run/autograder"]
         if self.launcher._mpl_cache:
             argv += ["--ro-bind", str(self.launcher._mpl_cache), "/run/autograder/fontlist.json"]
@@ -355,19 +356,17 @@ class ForkServer:
         return json.loads(line)
 
     def spawn(self, connection: dict) -> "ForkedKernel":
-        self.count += 1
-        home = f"/scratch/{self.count}"
         s = self.launcher.settings
         request = {
-            "op": "spawn", "uid": self.launcher.uid, "home": home,
-            "connection": dict(connection, ip=home + "/.kernel"),
+            "op": "spawn", "uid": self.launcher.uid, "connection": connection,
             "limits": {"memory": s.memory, "cpu_time": s.cpu_time, "file_size": s.file_size,
                        "processes": s.processes},
-            "env": self.launcher._environment(home),
+            "env": self.launcher._environment("{home}"),
         }
-        pid = self.ask(request)["pid"]
+        reply = self.ask(request)
+        home = reply["home"]
         client = dict(connection, ip=f"/proc/{self.root_pid}/root{home}/.kernel")
-        return ForkedKernel(client, self, pid, home)
+        return ForkedKernel(client, self, reply["pid"], home)
 
     def reap(self, pid: int, home: str) -> None:
         try:

@@ -189,6 +189,13 @@ def _describe_axes(ax):
     ]
     collections = []
     for collection in ax.collections[:64]:
+        if hasattr(collection, "get_segments"):  # hlines, vlines, LineCollection
+            collections.append({
+                "segments": [[floats(point) for point in list(segment)[:2_000]]
+                             for segment in collection.get_segments()[:2_000]],
+                "label": str(collection.get_label())[:200],
+            })
+            continue
         offsets = collection.get_offsets()
         collections.append({
             "offsets": [floats(point) for point in list(offsets)[:20_000]],
@@ -331,8 +338,11 @@ class _Decoder:
         else:
             _expect(set(args) <= set(LAYERS[name]), "unexpected layer argument")
             try:
-                module = getattr(torch.nn, name)(**args)
-            except (TypeError, ValueError) as error:
+                # On the meta device: sizes the learner claims allocate nothing here; the
+                # parameters come from the (size-limited) state below.
+                with torch.device("meta"):
+                    module = getattr(torch.nn, name)(**args)
+            except (TypeError, ValueError, RuntimeError) as error:
                 raise WireError("cannot rebuild %s: %s" % (name, error)) from None
             for child in list(module._modules):
                 del module._modules[child]
@@ -453,6 +463,7 @@ def _text(obj, key):
 
 
 def _draw(ax, d):
+    from matplotlib.collections import LineCollection
     from matplotlib.patches import Rectangle
     for line in d.get("lines", [])[:64]:
         _expect(type(line) is dict, "bad line")
@@ -462,6 +473,13 @@ def _draw(ax, d):
                 linestyle=_text(line, "linestyle") or "-", marker=_text(line, "marker") or "None")
     for collection in d.get("collections", [])[:64]:
         _expect(type(collection) is dict, "bad collection")
+        if "segments" in collection:
+            segments = collection["segments"]
+            _expect(type(segments) is list and len(segments) <= 2_000, "bad segments")
+            lines = [[_numbers(p, "segment point") for p in segment[:2_000]] for segment in segments]
+            _expect(all(len(p) == 2 for segment in lines for p in segment), "bad segment point")
+            ax.add_collection(LineCollection(lines, label=_text(collection, "label")))
+            continue
         points = collection.get("offsets", [])
         _expect(type(points) is list, "bad offsets")
         pairs = [_numbers(p, "offset") for p in points[:20_000]]

@@ -9,18 +9,23 @@ When grading of that notebook ends, every process of that user id is killed and 
 removed, so nothing of one learner is alive or on disk when the next one starts.
 
 Protocol: one JSON object per line on stdin, one reply per line on stdout.
-  {"op": "spawn", "uid": U, "home": "/scratch/N", "connection": {...}, "limits": {...}, "env": {...}}
-      -> {"pid": P}
+  {"op": "spawn", "uid": U, "connection": {...}, "limits": {...}, "env": {...}}
+      -> {"pid": P, "home": "/scratch/<random>"}   ("{home}" in env values becomes the home)
   {"op": "poll", "pid": P}  -> {"alive": bool}
   {"op": "reap", "pid": P, "uid": U, "home": "/scratch/N"}  -> {"clean": bool}
 This file must not import the autograder package (it is not visible in the sandbox).
 """
+import ctypes
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import sys
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWIPC = 0x08000000
 
 LIMITS = {
     "memory": resource.RLIMIT_AS,
@@ -53,15 +58,21 @@ def preload():
 
 
 def spawn(request):
+    uid = int(request["uid"])
+    # A fresh, unguessable home that only this learner's uid can enter; /scratch itself is not
+    # writable by learners, so nothing can be planted for the next notebook.
+    home = "/scratch/" + secrets.token_hex(12)
+    os.mkdir(home, 0o700)
+    os.chown(home, uid, uid)
     pid = os.fork()
     if pid:
-        return {"pid": pid}
+        return {"pid": pid, "home": home}
     code = 1
     try:
-        become_learner(request)
+        become_learner(request, home)
         from ipykernel.kernelapp import IPKernelApp
         app = IPKernelApp.instance()
-        app.initialize(["-f", request["home"] + "/.kernel.json", "--HistoryManager.hist_file=:memory:",
+        app.initialize(["-f", home + "/.kernel.json", "--HistoryManager.hist_file=:memory:",
                         "--IPKernelApp.quiet=True",
                         # pyplot was imported before this kernel's shell existed: hook it up now.
                         "--IPKernelApp.matplotlib=inline"])
@@ -71,30 +82,32 @@ def spawn(request):
         os._exit(code)
 
 
-def become_learner(request):
-    """In the forked child: detach, drop privileges, apply limits, move into the private home."""
+def become_learner(request, home):
+    """In the forked child: detach, own IPC namespace, drop privileges, limits, private home."""
     os.setsid()
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.closerange(3, 4096)
+    # SysV and POSIX IPC objects would outlive the notebook's processes: give it its own.
+    if LIBC.unshare(CLONE_NEWIPC) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC) failed")
     uid = int(request["uid"])
-    home = request["home"]
     os.setgroups([])
     os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from here on, no capabilities
     os.umask(0o077)
     for name, value in request["limits"].items():
         resource.setrlimit(LIMITS[name], (value, value))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-    for sub in ("", "/tmp", "/.config", "/.config/matplotlib"):
+    for sub in ("/tmp", "/.config", "/.config/matplotlib"):
         os.makedirs(home + sub, mode=0o700, exist_ok=True)
     with open(home + "/.kernel.json", "w") as f:
-        json.dump(request["connection"], f)
+        json.dump(dict(request["connection"], ip=home + "/.kernel"), f)
     os.chdir(home)
     os.environ.clear()
-    os.environ.update(request["env"])
+    os.environ.update({name: value.replace("{home}", home) for name, value in request["env"].items()})
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
@@ -127,6 +140,10 @@ def reap(request):
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
+        pass
+    try:
+        os.rmdir(home)  # emptied by the learner's uid above; only root may remove it from /scratch
+    except OSError:
         pass
     return {"clean": not _running_as(uid) and not os.path.exists(home)}
 

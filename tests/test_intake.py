@@ -79,7 +79,7 @@ def test_deleted_and_duplicated_graded_cells_are_graded_with_a_note(course_dir):
     assert sub.gradable
     notes = " ".join(sub.notes)
     assert f"`{graded[0].metadata.nbgrader.grade_id}` is missing; was it deleted?" in notes
-    assert f"`{answer.metadata.nbgrader.grade_id}` appears 2 times" in notes
+    assert f"`{answer.metadata.nbgrader.grade_id}` appears 2 times" in notes and "was graded" in notes
 
 
 def test_nbformat_3_is_converted_and_graded(course_dir, tmp_path):

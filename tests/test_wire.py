@@ -67,6 +67,7 @@ def test_axes_are_rebuilt_with_lines_points_bars_and_labels():
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0.5, 0.5], label="threshold")
     ax.scatter([6], [0.9975])
+    ax.hlines(0.5, -8, 8)
     ax.bar(["bird", "mammal", "reptile"], [0.1392, 0.8420, 0.0188])
     ax.set_title("t"), ax.set_xlabel("z"), ax.set_ylabel("p")
     back = roundtrip(ax)
@@ -74,6 +75,7 @@ def test_axes_are_rebuilt_with_lines_points_bars_and_labels():
     assert back.get_title() == "t" and back.get_xlabel() == "z" and back.get_ylabel() == "p"
     assert list(back.lines[0].get_ydata()) == [0.5, 0.5]
     assert back.collections[0].get_offsets().tolist() == [[6.0, 0.9975]]
+    assert [s.tolist() for s in back.collections[1].get_segments()] == [[[-8.0, 0.5], [8.0, 0.5]]]
     assert [round(p.get_height(), 4) for p in back.patches] == [0.1392, 0.842, 0.0188]
     assert [t.get_text() for t in back.get_xticklabels()] == ["bird", "mammal", "reptile"]
 

@@ -1,0 +1,1 @@
+"""Hostile and broken submissions for tests/test_threats.py (payloads in `payloads`, cases in `cases`)."""
