@@ -25,6 +25,11 @@ import nbformat
 from autograder.course import Course
 
 REPO = Path(__file__).resolve().parents[1]
+MODES = {  # appended to the benchmark course's nbgrader_config.py
+    "fork-server": "",
+    "sandbox-per-kernel": "\nc.Sandbox.fork_server = False\n",
+    "unsandboxed": "\nc.Sandbox.isolation = 'none'\n",
+}
 BIN = Path(sys.executable).parent
 COURSE = Course.find(REPO)
 
@@ -35,22 +40,30 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--lessons", nargs="*", help="default: all lessons")
     parser.add_argument("--skip-nbgrader", action="store_true", help="only time autograder grade and the floor")
+    parser.add_argument("--modes", nargs="*", default=["fork-server"], choices=sorted(MODES),
+                        help="isolation modes of autograder grade to time (the cost of the sandbox)")
     args = parser.parse_args()
     lessons = args.lessons or sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     print(f"{args.submissions} submissions over {len(lessons)} lessons, {args.jobs} jobs, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
-        ours, plain = Path(tmp) / "ours", Path(tmp) / "plain"
-        for course in (ours, plain):
-            lay_out(course, lessons, args.submissions)
+        plain = Path(tmp) / "plain"
+        lay_out(plain, lessons, args.submissions)
         floor = measure_floor(lessons, Path(tmp), env)
         print(f"floor (python + import torch + the lesson's cells): {floor:.2f} s per notebook")
-        t_ours, mem_ours = timed([str(BIN / "autograder"), "--course", str(ours), "grade", "--no-feedback",
+        t_ours = None
+        for mode in args.modes:
+            ours = Path(tmp) / f"ours-{mode}"
+            lay_out(ours, lessons, args.submissions)
+            with open(ours / "nbgrader_config.py", "a") as config:
+                config.write(MODES[mode])
+            seconds, mem = timed([str(BIN / "autograder"), "--course", str(ours), "grade", "--no-feedback",
                                   "--jobs", str(args.jobs)], env)
-        per_ours = t_ours / args.submissions
-        print(f"autograder grade:   {t_ours:7.1f} s  {per_ours:.2f} s per submission  "
-              f"({per_ours * args.jobs:.2f} core-s each, {per_ours * args.jobs / floor:.2f}x the floor)  "
-              f"peak {mem_ours / 2**20:.0f} MiB")
+            t_ours = t_ours or seconds
+            per = seconds / args.submissions
+            print(f"autograder grade ({mode}): {seconds:7.1f} s  {per:.2f} s per submission  "
+                  f"({per * args.jobs:.2f} core-s each, {per * args.jobs / floor:.2f}x the floor)  "
+                  f"peak {mem / 2**20:.0f} MiB")
         if not args.skip_nbgrader:
             for lesson in lessons:
                 run([str(BIN / "nbgrader"), "generate_assignment", lesson, "--force"], plain, env)
