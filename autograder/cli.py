@@ -9,7 +9,10 @@ from .course import Course, CourseError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.split(":")[0])
+    parser = argparse.ArgumentParser(
+        prog="autograder",
+        description="Activation functions with PyTorch: build the lessons from source/, grade a class "
+                    "with learner code sandboxed, check a notebook's visible tests.")
     parser.add_argument("--course", metavar="DIR", help="course folder (default: the one holding nbgrader_config.py)")
     commands = parser.add_subparsers(dest="command", required=True)
 

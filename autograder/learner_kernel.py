@@ -223,7 +223,7 @@ class LearnerKernel:
     # ----------------------------------------------------------------- details
     def _decode(self, description, name):
         if type(description) is dict and description.get("t") == "raised":
-            raise wire.LearnerError(name, str(description.get("ename"))[:100], str(description.get("evalue"))[:2000])
+            raise wire.learner_error(name, str(description.get("ename"))[:100], str(description.get("evalue"))[:2000])
         return wire.decode(description, remote=self)
 
     def _probe(self, request: dict, retry: bool = True):

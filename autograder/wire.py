@@ -375,8 +375,27 @@ class LearnerError(Exception):
     """The learner's own code raised while the grader called it."""
 
     def __init__(self, function, ename, evalue):
-        super().__init__("%s raised %s: %s" % (function, ename, evalue))
+        super().__init__(evalue)
         self.function, self.ename, self.evalue = function, ename, evalue
+
+    def __str__(self):
+        return self.evalue
+
+
+def learner_error(function, ename, evalue):
+    """A LearnerError that is also the learner's exception type where that is a builtin one, so a
+    test's `except TypeError` and `type(error).__name__` behave as in the learner's own kernel."""
+    import builtins
+    safe = "".join(ch for ch in ename if ch.isalnum() or ch == "_")[:80] or "Exception"
+    base = getattr(builtins, safe, None)
+    bases = (LearnerError,)
+    if isinstance(base, type) and issubclass(base, Exception) and base is not Exception:
+        bases += (base,)
+    try:
+        cls = type(safe, bases, {})
+    except TypeError:  # a builtin whose layout cannot be mixed in (OSError, ...)
+        cls = type(safe, (LearnerError,), {})
+    return cls(function, ename, evalue)
 
 
 class RemoteFunction:
@@ -387,7 +406,7 @@ class RemoteFunction:
 
     def __call__(self, *args, **kwargs):
         if self._ref is None or self._remote is None:
-            raise LearnerError(self.__name__, "TypeError", "this function can only be checked by name")
+            raise learner_error(self.__name__, "TypeError", "this function can only be checked by name")
         return self._remote.call(self._ref, self.__name__, args, kwargs)
 
     def __repr__(self):
@@ -404,7 +423,7 @@ def remote_module_class(name):
 
     def forward(self, *args, **kwargs):
         if self._ref is None or self._remote is None:
-            raise LearnerError(type(self).__name__, "TypeError", "this model can only be checked by name")
+            raise learner_error(type(self).__name__, "TypeError", "this model can only be checked by name")
         return self._remote.call(self._ref, type(self).__name__, args, kwargs)
 
     safe = "".join(ch for ch in name if ch.isalnum() or ch == "_")[:80] or "Module"

@@ -146,3 +146,13 @@ def test_the_kernel_cannot_reach_the_network_or_the_course(launcher, settings, t
         listener.accept()
     listener.close()
     assert verdicts == [True]
+
+
+def test_a_test_catching_the_learners_exception_type_sees_that_type(launcher, settings):
+    """A test written as `except ValueError` must behave as in the learner's own kernel."""
+    verdicts, _, _ = run(launcher, settings, "import math\ndef f(z):\n    return math.exp(z)",
+                         graded_cell("import torch\ntry:\n    f(torch.ones(3))\nexcept ValueError as error:\n"
+                                     "    raise AssertionError(f'{type(error).__name__}: use torch.exp')"),
+                         graded_cell("import torch\nf(torch.ones(3))"))
+    assert verdicts[0] == "ValueError: use torch.exp"
+    assert verdicts[1].startswith("Calling `f` raised ValueError: ")
