@@ -9,6 +9,7 @@ never reaches the kernel, and nothing the kernel says can mark a test as passed.
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from typing import Iterator
 
 from nbformat import NotebookNode
@@ -43,8 +44,9 @@ def verdict_outputs(verdict: Verdict) -> list:
                for png in verdict.images]
     if verdict.passed:
         return [new_output("stream", name="stdout", text=verdict.output or verdict.message + "\n")] + figures
-    return figures + [new_output("error", ename="AssertionError", evalue=verdict.message,
-                                 traceback=["AssertionError: " + verdict.message])]
+    # The traceback is what notebooks and feedback pages show, in a box that does not wrap.
+    shown = "\n".join(textwrap.fill(line, 100) for line in ("AssertionError: " + verdict.message).splitlines())
+    return figures + [new_output("error", ename="AssertionError", evalue=verdict.message, traceback=[shown])]
 
 
 def execute_notebook(nb: NotebookNode, launcher: KernelLauncher, settings: Sandbox) -> dict:
