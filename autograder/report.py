@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections import defaultdict
 from typing import Callable, Iterator
 
@@ -11,7 +12,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 from rich.table import Table
 
-console = Console(highlight=False)
+# Piped into a file or a CI log, rich would assume 80 columns and squeeze the score table.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 @contextlib.contextmanager
