@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import is_grade
 
-from .executor import execute_notebook, is_test_cell
+from .executor import execute_notebook, is_test_cell, test_outcome
 from .report import console
 from .sandbox import KernelLauncher, Sandbox, choose_isolation
 
@@ -26,12 +25,10 @@ def check_notebook(path: Path) -> list[tuple[str, float, bool, str]]:
         launcher.close()
     verdicts = []
     for cell in nb.cells:
-        if is_test_cell(cell) and is_grade(cell):
+        if is_test_cell(cell):
             meta = cell.metadata["nbgrader"]
-            errors = [o for o in cell.outputs if o.get("output_type") == "error"]
-            text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream").strip()
-            message = errors[0]["evalue"] if errors else (text.splitlines()[-1] if text else "Passed.")
-            verdicts.append((meta.get("grade_id", "?"), float(meta.get("points", 0)), not errors, message))
+            passed, message = test_outcome(cell)
+            verdicts.append((meta.get("grade_id", "?"), float(meta.get("points", 0)), passed, message))
     if summary.get("stopped"):
         console.print(f"[red]Your notebook stopped early:[/] {summary['stopped']}")
     return verdicts

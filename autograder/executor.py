@@ -39,6 +39,16 @@ def is_test_cell(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
+def test_outcome(cell: NotebookNode) -> tuple[bool, str]:
+    """(passed, message) of an executed test cell, read back from the outputs written here."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if errors:
+        return False, errors[0]["evalue"]
+    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    lines = [line for line in text.splitlines() if line.strip()]
+    return True, lines[-1] if lines else "Passed."
+
+
 def verdict_outputs(verdict: Verdict) -> list:
     figures = [new_output("display_data", data={"image/png": png, "text/plain": "<figure drawn by the test>"})
                for png in verdict.images]

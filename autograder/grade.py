@@ -13,7 +13,6 @@ import hashlib
 import json
 import multiprocessing
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -171,16 +170,11 @@ def _grade_job(student: str, lesson: str, notebooks: list[str]) -> list[dict]:
 
 def _collect(course: Course, student: str, lesson: str, notebook: str) -> dict:
     from nbgrader.api import Gradebook
+
+    from .executor import is_test_cell, test_outcome
     path = course.folder("autograded_directory") / student / lesson / f"{notebook}.ipynb"
     nb = nbformat.read(path, as_version=4)
-    messages = {}
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-            lines = [line for line in text.splitlines() if line.strip()]
-            messages[grade_id] = (not errors, errors[0]["evalue"] if errors else (lines[-1] if lines else "Passed."))
+    messages = {cell.metadata["nbgrader"]["grade_id"]: test_outcome(cell) for cell in nb.cells if is_test_cell(cell)}
     tests = []
     with Gradebook(course.db_url) as gb:
         submitted = gb.find_submission_notebook(notebook, lesson, student)
@@ -368,6 +362,3 @@ def _write_outputs(course: Course, results: list[NotebookResult], partial: bool)
             "autograded": str(course.folder("autograded_directory")),
             "feedback": str(course.folder("feedback_directory"))}
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `autograder grade`")
