@@ -20,24 +20,47 @@ TENSOR_DTYPES = (
     "float32", "float64", "float16", "bfloat16",
     "int64", "int32", "int16", "int8", "uint8", "bool",
 )
-# Layers a model may be rebuilt from, with the constructor arguments read off an instance.
+# Layers a model may be rebuilt from, with the constructor arguments read off an instance:
+# every activation in torch.nn and the layers a learner of these lessons reasonably builds.
 LAYERS = {
     "Sequential": (),
     "Linear": ("in_features", "out_features", "bias"),
-    "Sigmoid": (),
-    "Tanh": (),
-    "ReLU": (),
-    "LeakyReLU": ("negative_slope",),
-    "ELU": ("alpha",),
-    "GELU": ("approximate",),
-    "SiLU": (),
-    "Softplus": ("beta", "threshold"),
-    "Softmax": ("dim",),
-    "LogSoftmax": ("dim",),
-    "Softmin": ("dim",),
-    "Dropout": ("p",),
+    "Bilinear": ("in1_features", "in2_features", "out_features", "bias"),
     "Identity": (),
     "Flatten": ("start_dim", "end_dim"),
+    "Unflatten": ("dim", "unflattened_size"),
+    "Dropout": ("p", "inplace"),
+    "AlphaDropout": ("p", "inplace"),
+    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "LayerNorm": ("normalized_shape", "eps", "elementwise_affine", "bias"),
+    "CELU": ("alpha", "inplace"),
+    "ELU": ("alpha", "inplace"),
+    "GELU": ("approximate",),
+    "GLU": ("dim",),
+    "Hardshrink": ("lambd",),
+    "Hardsigmoid": ("inplace",),
+    "Hardswish": ("inplace",),
+    "Hardtanh": ("min_val", "max_val", "inplace"),
+    "LeakyReLU": ("negative_slope", "inplace"),
+    "LogSigmoid": (),
+    "LogSoftmax": ("dim",),
+    "Mish": ("inplace",),
+    "PReLU": ("num_parameters",),
+    "RReLU": ("lower", "upper", "inplace"),
+    "ReLU": ("inplace",),
+    "ReLU6": ("inplace",),
+    "SELU": ("inplace",),
+    "SiLU": ("inplace",),
+    "Sigmoid": (),
+    "Softmax": ("dim",),
+    "Softmax2d": (),
+    "Softmin": ("dim",),
+    "Softplus": ("beta", "threshold"),
+    "Softshrink": ("lambd",),
+    "Softsign": (),
+    "Tanh": (),
+    "Tanhshrink": (),
+    "Threshold": ("threshold", "value", "inplace"),
 }
 SCALAR_TYPES = (bool, int, float, str, type(None))
 
@@ -152,7 +175,9 @@ def _encode_module(module, ref, depth):
             value = getattr(module, arg, None)
             if arg == "bias":
                 value = getattr(module, "bias", None) is not None
-            if isinstance(value, SCALAR_TYPES):
+            if isinstance(value, (tuple, list)) and all(type(n) is int for n in value):
+                value = [int(n) for n in value][:16]  # a shape (LayerNorm, Unflatten)
+            if isinstance(value, SCALAR_TYPES) or type(value) is list:
                 description["args"][arg] = value
     for name, child in list(module.named_children())[:256]:
         child_ref = None if ref is None else list(ref) + [name]
@@ -238,6 +263,10 @@ def decode(obj, remote=None):
 def _expect(condition, what):
     if not condition:
         raise WireError(what)
+
+
+def _is_shape(value):
+    return type(value) is list and len(value) <= 16 and all(type(n) is int and 0 <= n < 2**31 for n in value)
 
 
 def _get(obj, key, *types):
@@ -330,7 +359,8 @@ class _Decoder:
         import torch
         name = _get(obj, "type", str)[:200]
         args = _get(obj, "args", dict)
-        _expect(all(type(v) in SCALAR_TYPES for v in args.values()), "bad layer arguments")
+        _expect(all(type(v) in SCALAR_TYPES or _is_shape(v) for v in args.values()), "bad layer arguments")
+        args = {k: tuple(v) if type(v) is list else v for k, v in args.items()}
         children = _get(obj, "children", list)
         state = _get(obj, "state", list)
         if _get(obj, "custom", bool) or name not in LAYERS:
@@ -412,6 +442,9 @@ class RemoteFunction:
     def __repr__(self):
         return "<learner function %s>" % self.__name__
 
+    def __deepcopy__(self, memo):
+        return self  # the learner's function, wherever a test keeps it
+
 
 def remote_module_class(name):
     """A stand-in class named like the learner's own nn.Module subclass; forward runs remotely."""
@@ -426,8 +459,12 @@ def remote_module_class(name):
             raise learner_error(type(self).__name__, "TypeError", "this model can only be checked by name")
         return self._remote.call(self._ref, type(self).__name__, args, kwargs)
 
+    def __deepcopy__(self, memo):
+        return self  # it lives in the learner's kernel; a copy here would be no copy there
+
     safe = "".join(ch for ch in name if ch.isalnum() or ch == "_")[:80] or "Module"
-    return type(safe, (torch.nn.Module,), {"__init__": __init__, "forward": forward})
+    namespace = {"__init__": __init__, "forward": forward, "__deepcopy__": __deepcopy__}
+    return type(safe, (torch.nn.Module,), namespace)
 
 
 class Opaque:

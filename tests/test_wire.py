@@ -107,3 +107,62 @@ def test_scalar_tensors_stay_scalars():
     """A loss is a 0-d tensor; it must not come back as shape (1,)."""
     back = roundtrip(torch.tensor(0.1720))
     assert back.shape == () and back.item() == pytest.approx(0.1720)
+
+
+def _activation_classes():
+    import torch.nn.modules.activation as activation
+    return sorted(name for name in activation.__all__ if name != "MultiheadAttention")
+
+
+# Layers a learner of these lessons may build a model from; kept in step with torch by the test below.
+OTHER_LAYERS = ["Linear", "Bilinear", "Identity", "Flatten", "Unflatten", "Dropout", "AlphaDropout",
+                "BatchNorm1d", "LayerNorm", "Sequential"]
+
+
+def test_every_activation_in_torch_nn_can_be_rebuilt():
+    """A new torch release that adds an activation fails here until the wire knows it."""
+    assert set(_activation_classes()) | set(OTHER_LAYERS) <= set(wire.LAYERS)
+
+
+def _example(name):
+    torch.manual_seed(1)
+    special = {
+        "Linear": lambda: nn.Linear(4, 3), "Bilinear": lambda: nn.Bilinear(4, 4, 2),
+        "Unflatten": lambda: nn.Unflatten(1, (2, 2)), "BatchNorm1d": lambda: nn.BatchNorm1d(4),
+        "LayerNorm": lambda: nn.LayerNorm(4), "PReLU": lambda: nn.PReLU(4, init=0.1),
+        "Threshold": lambda: nn.Threshold(0.1, 20.0), "Softmax": lambda: nn.Softmax(dim=-1),
+        "Softmin": lambda: nn.Softmin(dim=-1), "LogSoftmax": lambda: nn.LogSoftmax(dim=-1),
+        "Sequential": lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU6()),
+        "Hardtanh": lambda: nn.Hardtanh(-0.5, 2.0), "LeakyReLU": lambda: nn.LeakyReLU(0.3),
+        "Softplus": lambda: nn.Softplus(beta=2.0, threshold=10.0), "ELU": lambda: nn.ELU(alpha=0.7),
+        "CELU": lambda: nn.CELU(alpha=0.6), "GELU": lambda: nn.GELU(approximate="tanh"),
+    }
+    return special.get(name, lambda: getattr(nn, name)())()
+
+
+@pytest.mark.parametrize("name", _activation_classes() + OTHER_LAYERS)
+def test_each_layer_crosses_with_its_type_arguments_and_state(name):
+    module = _example(name)
+    if name == "BatchNorm1d":
+        module(torch.randn(8, 4))  # running statistics move away from their defaults
+    module.eval()
+    back = roundtrip(module)
+    assert type(back) is type(module)
+    assert {k: v.shape for k, v in back.state_dict().items()} == {k: v.shape for k, v in module.state_dict().items()}
+    x = torch.randn(3, 4, 4) if name in ("Softmax2d",) else torch.randn(3, 4)
+    inputs = (x, x) if name == "Bilinear" else (x,)
+    with torch.no_grad():
+        assert torch.allclose(back(*inputs), module(*inputs), atol=1e-6), name
+
+
+def test_a_stand_in_can_be_deep_copied_by_a_test():
+    import copy
+
+    class Net(nn.Module):
+        def forward(self, x):
+            return x
+
+    back = roundtrip(Net())
+    assert copy.deepcopy(back) is back
+    function = wire.decode({"t": "callable", "ref": ["f"], "name": "f"})
+    assert copy.deepcopy(function) is function
