@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("demo", help="build the course, grade the bundled sample class, print the results")
 
+    publish = commands.add_parser("publish", help="write the learner-only copy of the course into DIR")
+    publish.add_argument("dir", metavar="DIR", help="an empty folder, or one an earlier publish wrote")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             from .check import main as check_main
             return check_main(notebook=args.notebook)
         course = Course.find(args.course)
+        if args.command == "publish":
+            from .publish import main as publish_main
+            return publish_main(course=course, target=args.dir)
         if args.command == "build":
             from .build import build as run_build
             report = run_build(course, check=args.check)
