@@ -257,6 +257,7 @@ def start(hub: Hub, log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=hub.state, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+    (hub.state / "jupyterhub.pid").write_text(str(process.pid))  # its process group, for cleanup
     deadline = time.monotonic() + START_TIMEOUT
     while not _answers(f"{hub.url}/hub/health"):
         if process.poll() is not None:
@@ -367,12 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"default: {DEFAULT_ROOT}")
     parser.add_argument("--port", type=int, default=8000, help="the port browsers use (default 8000)")
     parser.add_argument("--remove", action="store_true", help="remove the demo accounts and --root")
+    parser.add_argument("--prefix", default=DEMO_PREFIX, help=f"of the demo account names (default {DEMO_PREFIX})")
+    parser.add_argument("--env", type=Path, help="an environment built earlier (default: build <root>/env)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     try:
         _require_root()
         if args.remove:
-            for group in demo_names().values():
+            for group in demo_names(args.prefix).values():
                 for name in group:
                     remove_account(name)
             shutil.rmtree(args.root, ignore_errors=True)
@@ -380,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         args.root.mkdir(parents=True, exist_ok=True)
         args.root.chmod(0o755)
-        hub = demo_hub(args.root, build_environment(args.root / "env"), args.port)
+        env = args.env or build_environment(args.root / "env")
+        hub = demo_hub(args.root, env, args.port, prefix=args.prefix)
         lay_out(hub)
         from autograder.course import Course
         release(hub, Course.find(REPO).lessons)
@@ -395,10 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {role:10}  user {account.name:16}  password {account.password}")
     print(f"\nLearners: Nbgrader > Assignment List. Instructors: {hub.url}/services/{hub.course_id}/formgrader "
           f"(and its Terminal, in {hub.course_dir}, for `autograder grade`).")
-    print("Ctrl-C stops the hub; `make hub-clean` removes the demo accounts and files.")
+    print("Ctrl-C stops the hub; `make hub-clean` removes the demo accounts and files.", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         process.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         stop(process)
