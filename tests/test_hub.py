@@ -233,7 +233,8 @@ def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, browser, 
     # === instructor (the grader account, as in the course service's terminal)
     hub.as_grader("nbgrader", "collect", LESSON)
     graded = hub.as_grader("autograder", "grade", "--jobs", "1")
-    assert "bubblewrap" in graded, f"grading on the hub must be sandboxed:\n{graded[-3000:]}"
+    assert "isolation: bubblewrap sandbox in a user namespace" in " ".join(graded.split()), (
+        f"grading by the grader account must be sandboxed (docs/hub.md):\n{graded[-3000:]}")
     hub.as_grader("nbgrader", "release_feedback", LESSON)
     to_feedback = time.monotonic() - submitted_at
     print(f"submit to fetchable feedback: {to_feedback:.1f} s (collect, autograder grade, release_feedback)")

@@ -15,6 +15,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.course import put_alembic_on_path
+from conftest import REPO
 
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
 EXPORTER = "autograder.lms.CanvasExportPlugin"
@@ -147,3 +148,8 @@ def test_a_missing_roster_is_named(tmp_path, gradebook):
     done = export(tmp_path, gradebook, tmp_path / "canvas.csv", "--CanvasExportPlugin.roster=nowhere.csv")
     assert done.returncode != 0 and "no roster at nowhere.csv" in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "canvas.csv").exists()
+
+
+def test_readme_gives_the_tested_command():
+    readme = (REPO / "README.md").read_text()
+    assert f"--exporter={EXPORTER}" in readme and "--CanvasExportPlugin.roster=" in readme

@@ -29,8 +29,6 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "deploy" / "hub"))
 import launch  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
 LOGIN = re.compile(r"^\s*(instructor|learner)\s+user (\S+)\s+password (\S+)\s*$")
 
 
@@ -65,6 +63,19 @@ def _alive(root: Path) -> bool:
     return True
 
 
+def test_docs_name_what_make_hub_makes():
+    """Do the README and docs/hub.md name the accounts, folder and port `make hub` really uses?"""
+    makefile = (REPO / "Makefile").read_text()
+    assert f"HUB_ROOT ?= {launch.DEFAULT_ROOT}" in makefile and "HUB_PORT ?= 8000" in makefile
+    names = launch.demo_names()
+    for doc in (REPO / "README.md", REPO / "docs" / "hub.md"):
+        text = doc.read_text()
+        assert str(launch.DEFAULT_ROOT) in text, doc
+        for name in names["instructors"] + names["learners"]:
+            assert name in text, (doc, name)
+
+
+@pytest.mark.slow
 def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
         pytest.skip("make hub makes OS accounts: needs root on Linux (CI runs as root)")
