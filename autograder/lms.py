@@ -12,6 +12,7 @@ The roster (optional) maps nbgrader student ids to LMS login ids: a CSV with the
 never submitted get a row of zeros; learners in the gradebook but not on the roster keep their
 row, under their nbgrader id, and are named in a warning.
 """
+
 from __future__ import annotations
 
 import csv
@@ -47,7 +48,8 @@ class CanvasExportPlugin(ExportPlugin):
     the learner's LMS login."""
 
     roster = Unicode(
-        "", help="CSV mapping nbgrader ids to LMS logins: columns student_id, login_id[, name, section]",
+        "",
+        help="CSV mapping nbgrader ids to LMS logins: student_id, login_id[, name, section]",
     ).tag(config=True)
 
     def export(self, gradebook: Gradebook) -> None:
@@ -57,20 +59,27 @@ class CanvasExportPlugin(ExportPlugin):
         except RosterError as error:
             self.log.error("%s; nothing was exported", error)
             raise SystemExit(1) from None
-        lessons = [a for a in gradebook.assignments if not self.assignment or a.name in self.assignment]
-        rows, unlisted = gradebook_rows(gradebook, lessons, people,
-                                        only=[str(s) for s in self.student])
+        lessons = [
+            a for a in gradebook.assignments if not self.assignment or a.name in self.assignment
+        ]
+        rows, unlisted = gradebook_rows(
+            gradebook, lessons, people, only=[str(s) for s in self.student]
+        )
         if people and unlisted:
-            self.log.warning("not on the roster %s, exported under their nbgrader id: %s",
-                             self.roster, ", ".join(unlisted))
+            self.log.warning(
+                "not on the roster %s, exported under their nbgrader id: %s",
+                self.roster,
+                ", ".join(unlisted),
+            )
         header = KEY_COLUMNS + [a.name for a in lessons]
         points = [POINTS_POSSIBLE, "", ""] + [_number(a.max_score) for a in lessons]
         write_csv(dest, [header, points, *rows])
         self.log.info("Exported %d learners x %d lessons to %s", len(rows), len(lessons), dest)
 
 
-def gradebook_rows(gradebook: Gradebook, lessons: list, people: dict[str, Person],
-                   only: list[str] | None = None) -> tuple[list[list[str]], list[str]]:
+def gradebook_rows(
+    gradebook: Gradebook, lessons: list, people: dict[str, Person], only: list[str] | None = None
+) -> tuple[list[list[str]], list[str]]:
     """One row per learner (roster order, then learners the roster lacks), and the ids of the
     learners in the gradebook who are not on the roster."""
     known = [s.id for s in gradebook.students]
@@ -90,7 +99,14 @@ def gradebook_rows(gradebook: Gradebook, lessons: list, people: dict[str, Person
             else:
                 penalty = submission.late_submission_penalty or 0.0
                 scores.append(_number(max(0.0, submission.score - penalty)))
-        rows.append([neutralise(person.name), neutralise(person.login_id), neutralise(person.section), *scores])
+        rows.append(
+            [
+                neutralise(person.name),
+                neutralise(person.login_id),
+                neutralise(person.section),
+                *scores,
+            ]
+        )
     return rows, unlisted
 
 
@@ -101,21 +117,34 @@ def read_roster(path: Path) -> dict[str, Person]:
             reader = csv.DictReader(fh)
             missing = {"student_id", "login_id"} - set(reader.fieldnames or [])
             if missing:
-                raise RosterError(f"{path}: missing column(s) {', '.join(sorted(missing))} "
-                                  "(the header must name student_id and login_id)")
+                raise RosterError(
+                    f"{path}: missing column(s) {', '.join(sorted(missing))} "
+                    "(the header must name student_id and login_id)"
+                )
             people: dict[str, Person] = {}
             logins: dict[str, str] = {}
             for number, row in enumerate(reader, start=2):
-                sid, login = (row.get("student_id") or "").strip(), (row.get("login_id") or "").strip()
+                sid, login = (
+                    (row.get("student_id") or "").strip(),
+                    (row.get("login_id") or "").strip(),
+                )
                 if not sid or not login:
-                    raise RosterError(f"{path}, line {number}: student_id and login_id must both be filled in")
+                    raise RosterError(
+                        f"{path}, line {number}: student_id and login_id must both be filled in"
+                    )
                 if sid in people:
                     raise RosterError(f"{path}, line {number}: student_id {sid!r} appears twice")
                 if login in logins:
-                    raise RosterError(f"{path}, line {number}: login_id {login!r} is also {logins[login]!r}'s")
+                    raise RosterError(
+                        f"{path}, line {number}: login_id {login!r} is also {logins[login]!r}'s"
+                    )
                 logins[login] = sid
-                people[sid] = Person(sid, login, (row.get("name") or "").strip() or sid,
-                                     (row.get("section") or "").strip())
+                people[sid] = Person(
+                    sid,
+                    login,
+                    (row.get("name") or "").strip() or sid,
+                    (row.get("section") or "").strip(),
+                )
     except FileNotFoundError as error:
         raise RosterError(f"no roster at {path}") from error
     except UnicodeDecodeError as error:

@@ -7,6 +7,7 @@ from DIR has `autograder check` and any helper a test cell imports), nbgrader's 
 Validate button, and a README for learners. The build's leak check runs on the result, and every
 file written is scanned for solution and hidden-test lines of source/.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,9 @@ import nbformat
 from .build import find_leaks, secret_lines
 from .course import CONFIG_FILE, Course, CourseError
 
-MANIFEST = ".autograder-publish.json"  # what the last publish wrote, so a republish replaces only that
+MANIFEST = (
+    ".autograder-publish.json"  # what the last publish wrote, so a republish replaces only that
+)
 ENVIRONMENT_FILES = ("environment.yml", "pyproject.toml", "constraints.txt")
 PACKAGE = Path(__file__).resolve().parent
 # Lines shorter than this, or comments, say nothing secret ("return z", "# YOUR CODE HERE").
@@ -34,7 +37,7 @@ def main(*, course: Course, target: str | Path) -> int:
 
 
 def publish(course: Course, target: Path) -> list[str]:
-    """Write the publish into `target` (an empty folder, or an earlier publish); return its files."""
+    """Write the publish into `target` (empty, or an earlier publish); return its files."""
     target = target.resolve()
     _refuse_unsafe_target(course, target)
     previous = _previous_files(target)
@@ -43,7 +46,9 @@ def publish(course: Course, target: Path) -> list[str]:
         _stage(course, staged)
         leaks = find_leaks(course, staged / "notebooks") + scan_for_secrets(course, staged)
         if leaks:
-            raise CourseError("secret text would be published; nothing was written:\n" + "\n".join(leaks))
+            raise CourseError(
+                "secret text would be published; nothing was written:\n" + "\n".join(leaks)
+            )
         files = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file())
         target.mkdir(parents=True, exist_ok=True)
         for name in previous:
@@ -59,9 +64,13 @@ def publish(course: Course, target: Path) -> list[str]:
 def _stage(course: Course, out: Path) -> None:
     """Lay out the publish in `out`."""
     release = course.release
-    missing = [lesson for lesson in course.lessons if not (release / lesson / f"{lesson}.ipynb").is_file()]
+    missing = [
+        lesson for lesson in course.lessons if not (release / lesson / f"{lesson}.ipynb").is_file()
+    ]
     if missing:
-        raise CourseError(f"no learner release of {', '.join(missing)} in {release}; run `autograder build`")
+        raise CourseError(
+            f"no learner release of {', '.join(missing)} in {release}; run `autograder build`"
+        )
     out.mkdir(parents=True)
     for lesson in course.lessons:
         for notebook in course.notebooks(lesson):
@@ -70,7 +79,9 @@ def _stage(course: Course, out: Path) -> None:
             shutil.copy2(src, out / "notebooks" / lesson / src.name)
     for name in ENVIRONMENT_FILES:
         if not (course.root / name).is_file():
-            raise CourseError(f"{course.root / name} is missing: learners need it to build their environment")
+            raise CourseError(
+                f"{course.root / name} is missing: learners need it to build their environment"
+            )
         shutil.copy2(course.root / name, out / name)
     shutil.copy2(course.root / CONFIG_FILE, out / CONFIG_FILE)  # Validate reads it; limits only
     (out / "autograder").mkdir()
@@ -84,8 +95,16 @@ def learner_readme(course: Course) -> str:
     lessons = []
     for lesson in course.lessons:
         nb = nbformat.read(course.release / lesson / f"{lesson}.ipynb", as_version=4)
-        title = next((line.lstrip("# ").strip() for cell in nb.cells if cell.cell_type == "markdown"
-                      for line in cell.source.splitlines() if line.startswith("# ")), lesson)
+        title = next(
+            (
+                line.lstrip("# ").strip()
+                for cell in nb.cells
+                if cell.cell_type == "markdown"
+                for line in cell.source.splitlines()
+                if line.startswith("# ")
+            ),
+            lesson,
+        )
         lessons.append(f"{len(lessons) + 1}. [{title}](notebooks/{lesson}/{lesson}.ipynb)")
     return f"""# Activation functions with PyTorch: the lessons
 
@@ -123,7 +142,11 @@ def scan_for_secrets(course: Course, folder: Path) -> list[str]:
                 hidden, shown = secret_lines(cell.source)
                 secret.update(hidden)
                 public.update(shown)
-    secret = {line for line in secret - public if len(line) >= MIN_SECRET_LINE and not line.startswith("#")}
+    secret = {
+        line
+        for line in secret - public
+        if len(line) >= MIN_SECRET_LINE and not line.startswith("#")
+    }
     leaks = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -138,14 +161,18 @@ def _refuse_unsafe_target(course: Course, target: Path) -> None:
     """A publish goes beside the course, never into or over it, and never over someone's files."""
     root = course.root.resolve()
     if target == root or target in root.parents or root in target.parents:
-        raise CourseError(f"{target} overlaps the course folder {root}: publish into a folder outside it")
+        raise CourseError(
+            f"{target} overlaps the course folder {root}: publish into a folder outside it"
+        )
     if target.exists() and not target.is_dir():
         raise CourseError(f"{target} is a file, not a folder")
     if target.is_dir() and not (target / MANIFEST).is_file():
         others = [p.name for p in target.iterdir() if p.name != ".git"]
         if others:
-            raise CourseError(f"{target} is not empty and holds no earlier publish ({MANIFEST}); "
-                              "publish into an empty folder or a repository made by an earlier publish")
+            raise CourseError(
+                f"{target} is not empty and holds no earlier publish ({MANIFEST}); "
+                "publish into an empty folder or a repository made by an earlier publish"
+            )
 
 
 def _previous_files(target: Path) -> list[str]:
@@ -156,13 +183,21 @@ def _previous_files(target: Path) -> list[str]:
     try:
         files = json.loads(manifest.read_text())["files"]
     except (ValueError, KeyError, TypeError) as error:
-        raise CourseError(f"{manifest} is damaged ({error}); remove it and the files it listed") from error
-    safe = [f for f in files if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()]
+        raise CourseError(
+            f"{manifest} is damaged ({error}); remove it and the files it listed"
+        ) from error
+    safe = [
+        f
+        for f in files
+        if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()
+    ]
     return [f for f in safe if (target / f).is_file() and not (target / f).is_symlink()]
 
 
 def _remove_empty_folders(target: Path, files: list[str]) -> None:
-    for folder in sorted({p for f in files for p in Path(f).parents if p != Path(".")}, key=lambda p: -len(p.parts)):
+    for folder in sorted(
+        {p for f in files for p in Path(f).parents if p != Path(".")}, key=lambda p: -len(p.parts)
+    ):
         path = target / folder
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()

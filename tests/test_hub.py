@@ -1,4 +1,4 @@
-"""The course as it is taught: a real JupyterHub (deploy/hub/), a learner and an instructor in Chromium.
+"""The course as taught: a real JupyterHub (deploy/hub/), a learner and an instructor in Chromium.
 
 The hub runs as `make hub` runs it, with accounts made for this test (`hub-<random>-learner1`...,
 removed afterwards) and a course folder only the grader account can read. A learner logs in,
@@ -10,6 +10,7 @@ the instructor opens the Formgrader, sees both learners' scores and gives a cell
 Screenshots of each step go to artifacts/hub/; the time from submit to fetchable feedback is
 printed and written to artifacts/hub/timing.txt.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,13 +27,14 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
 from conftest import REPO
 
-pytest.importorskip("playwright.sync_api", reason="playwright drives the browser: pip install -e '.[test]'")
-from playwright.sync_api import Error as PlaywrightError, expect, sync_playwright  # noqa: E402
-
+pytest.importorskip(
+    "playwright.sync_api", reason="playwright drives the browser: pip install -e '.[test]'"
+)
 from browser.notebook import NotebookPage  # noqa: E402
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+from playwright.sync_api import expect, sync_playwright
 from test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, failure_message  # noqa: E402
 
 sys.path.insert(0, str(REPO / "deploy" / "hub"))
@@ -42,14 +44,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ARTIFACTS = REPO / "artifacts" / "hub"
 LESSON = "01-lemur"
-WRONG = "whole numbers make an int64 tensor"  # a `kind: wrong` answer whose test fails a visible check
+WRONG = (
+    "whole numbers make an int64 tensor"  # a `kind: wrong` answer whose test fails a visible check
+)
 SPAWN_TIMEOUT = 300_000  # ms: a single-user JupyterLab starting on a loaded 2-core machine
 STEP_TIMEOUT = 120_000
 
 
 def why_no_hub() -> str | None:
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        return "the hub starts servers as their own OS accounts: needs root on Linux (CI runs as root)"
+        return (
+            "the hub starts servers as their own OS accounts: needs root on Linux (CI runs as root)"
+        )
     for tool in ("useradd", "userdel", "chpasswd", "setpriv", launch.PROXY):
         if shutil.which(tool) is None:
             return f"`{tool}` is not installed (.ci/run installs it)"
@@ -95,9 +101,35 @@ def hub(artifacts):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def people(browser, artifacts, request):
+    """A browser context per person (their own cookies), generous timeouts for a loaded machine;
+    if the test fails, what each page showed last is kept as FAILED-<n>.png."""
+    contexts = []
+
+    def new_person():
+        context = browser.new_context(viewport=VIEWPORT)
+        context.set_default_timeout(STEP_TIMEOUT)
+        context.set_default_navigation_timeout(SPAWN_TIMEOUT)
+        contexts.append(context)
+        return context
+
+    failures = request.session.testsfailed
+    yield new_person
+    for number, page in enumerate(p for c in contexts for p in c.pages):
+        if request.session.testsfailed > failures:
+            with contextlib.suppress(PlaywrightError):
+                page.screenshot(path=artifacts / f"FAILED-{number}.png")
+    for context in contexts:
+        with contextlib.suppress(PlaywrightError):
+            context.close()
 
 
 class HubLab:
@@ -122,40 +154,52 @@ def log_in(page, hub: launch.Hub, account: launch.Account, shot: Path, next_url:
 def wait_for_lab(page) -> None:
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=SPAWN_TIMEOUT)
     expect(page.locator(".lm-MenuBar-item", has_text=re.compile("^Nbgrader$"))).to_be_visible(
-        timeout=STEP_TIMEOUT)
+        timeout=STEP_TIMEOUT
+    )
 
 
 def open_assignment_list(page) -> None:
     page.locator(".lm-MenuBar-item", has_text=re.compile("^Nbgrader$")).click()
-    page.locator(".lm-Menu-item", has=page.locator(".lm-Menu-itemLabel",
-                                                   has_text=re.compile("^Assignment List$"))).click()
+    page.locator(
+        ".lm-Menu-item",
+        has=page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Assignment List$")),
+    ).click()
     expect(page.locator("#nbgrader-assignment-list")).to_be_visible(timeout=STEP_TIMEOUT)
 
 
 def assignment(page, section: str):
-    """The lesson's row in one section of the Assignment List ('released', 'fetched', 'submitted')."""
-    return page.locator(f"#{section}_assignments_list .list_item:not(.nested_list_item)", has_text=LESSON)
+    """The lesson's row in a section of the Assignment List: released, fetched or submitted."""
+    return page.locator(
+        f"#{section}_assignments_list .list_item:not(.nested_list_item)", has_text=LESSON
+    )
 
 
 def known_wrong_answer() -> dict:
-    variants = yaml.safe_load((REPO / "tests" / "lessons" / "variants" / f"{LESSON}.yml").read_text())
+    variants = yaml.safe_load(
+        (REPO / "tests" / "lessons" / "variants" / f"{LESSON}.yml").read_text()
+    )
     return next(v for v in variants if v["name"] == WRONG and v["kind"] == "wrong")
 
 
 def first_wrong_failing_one_test() -> dict:
-    variants = yaml.safe_load((REPO / "tests" / "lessons" / "variants" / f"{LESSON}.yml").read_text())
-    return next(v for v in variants if v["kind"] == "wrong" and len(v["fails"]) == 1 and v["name"] != WRONG)
+    variants = yaml.safe_load(
+        (REPO / "tests" / "lessons" / "variants" / f"{LESSON}.yml").read_text()
+    )
+    return next(
+        v for v in variants if v["kind"] == "wrong" and len(v["fails"]) == 1 and v["name"] != WRONG
+    )
 
 
 def text_of(page) -> str:
     return " ".join(page.locator("body").inner_text().split())
 
 
-def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, browser, artifacts):
+def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, people, artifacts):
     """Can a learner fetch, get a misconception from Validate, fix it, submit and read their
     feedback, all in the browser on the hub; and does the instructor's Formgrader show the same
     scores for both learners and take manual points?"""
     from autograder.course import Course, load_config
+
     course = Course(REPO, load_config(REPO))
     answers = course.exercises(LESSON)
     wrong, mistake = known_wrong_answer(), first_wrong_failing_one_test()
@@ -163,12 +207,13 @@ def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, browser, 
     shot = lambda name: artifacts / name  # noqa: E731
 
     # --- the course folder is the grader's alone
-    peek = learner.run(["ls", str(hub.course_dir)], python_env=hub.python_env,
-                       config=hub.config_dir("learner"))
+    peek = learner.run(
+        ["ls", str(hub.course_dir)], python_env=hub.python_env, config=hub.config_dir("learner")
+    )
     assert peek.returncode != 0, "a learner can list the course folder (source/, gradebook)"
 
     # === learner: log in, fetch from the Assignment List
-    context = browser.new_context(viewport=VIEWPORT)
+    context = people()
     page = context.new_page()
     log_in(page, hub, learner, shot("01-login.png"))
     page.wait_for_url(re.compile(rf"/user/{re.escape(learner.name)}/lab"), timeout=SPAWN_TIMEOUT)
@@ -191,16 +236,22 @@ def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, browser, 
     # === learner: every exercise answered, one of them with a known mistake; run, Validate
     nb = nbformat.read(fetched, as_version=4)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
-    notebook = NotebookPage.open(page, HubLab(hub, learner), f"{LESSON}/{LESSON}.ipynb", cells=len(nb.cells))
+    notebook = NotebookPage.open(
+        page, HubLab(hub, learner), f"{LESSON}/{LESSON}.ipynb", cells=len(nb.cells)
+    )
     for exercise, code in answers.items():
-        notebook.type_into(ids.index(exercise), wrong["code"] if exercise == wrong["exercise"] else code)
+        notebook.type_into(
+            ids.index(exercise), wrong["code"] if exercise == wrong["exercise"] else code
+        )
     shown = notebook.run_all()
     test = ids.index(wrong["fails"][0])
     notebook.screenshot_outputs(test, shot("05-wrong-answer-test-output.png"))
     message = failure_message(shown[test].text)
     assert message and wrong["message"].lower() in message.lower(), shown[test].text[-2000:]
     verdict = notebook.validate(screenshot=shot("06-validate-wrong.png"))
-    assert not verdict.passed and any(message in error for error in verdict.errors), verdict.text[-2000:]
+    assert not verdict.passed and any(message in error for error in verdict.errors), verdict.text[
+        -2000:
+    ]
 
     notebook.type_into(ids.index(wrong["exercise"]), answers[wrong["exercise"]])
     verdict = notebook.validate(screenshot=shot("07-validate-fixed.png"))
@@ -234,14 +285,20 @@ def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, browser, 
     hub.as_grader("nbgrader", "collect", LESSON)
     graded = hub.as_grader("autograder", "grade", "--jobs", "1")
     assert "isolation: bubblewrap sandbox in a user namespace" in " ".join(graded.split()), (
-        f"grading by the grader account must be sandboxed (docs/hub.md):\n{graded[-3000:]}")
+        f"grading by the grader account must be sandboxed (docs/hub.md):\n{graded[-3000:]}"
+    )
     hub.as_grader("nbgrader", "release_feedback", LESSON)
     to_feedback = time.monotonic() - submitted_at
-    print(f"submit to fetchable feedback: {to_feedback:.1f} s (collect, autograder grade, release_feedback)")
+    print(
+        f"submit to fetchable feedback: {to_feedback:.1f} s "
+        "(collect, autograder grade, release_feedback)"
+    )
     (artifacts / "timing.txt").write_text(f"submit to fetchable feedback: {to_feedback:.1f} s\n")
 
-    results = {(r["student"], r["assignment"]): r for r in
-               json.loads((hub.course_dir / "grades.json").read_text())["submissions"]}
+    results = {
+        (r["student"], r["assignment"]): r
+        for r in json.loads((hub.course_dir / "grades.json").read_text())["submissions"]
+    }
     mine, theirs_result = results[(learner.name, LESSON)], results[(other.name, LESSON)]
     assert mine["score"] == mine["max_score"], mine["tests"]
     failed = [t for t in theirs_result["tests"] if not t["passed"]]
@@ -267,25 +324,37 @@ def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, browser, 
     assert (float(score[1]), float(score[2])) == (mine["score"], mine["max_score"])
     shown_text = text_of(feedback)
     solved = nbformat.read(REPO / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
-    ticks = [line.strip() for c in solved.cells if c.metadata.get("nbgrader", {}).get("grade")
-             for o in c.get("outputs", []) if o.get("output_type") == "stream"
-             for line in o["text"].splitlines() if line.startswith("✓")]
+    ticks = [
+        line.strip()
+        for c in solved.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "stream"
+        for line in o["text"].splitlines()
+        if line.startswith("✓")
+    ]
     assert ticks, "the worked solution's test cells print ✓ lines"
     missing = [tick for tick in ticks if " ".join(tick.split()) not in shown_text]
     assert not missing, f"the feedback page does not show: {missing}"
-    context.close()
 
     # === instructor: the Formgrader, as a hub service, shows both learners' scores
-    staff = browser.new_context(viewport=VIEWPORT)
-    page = staff.new_page()
+    page = people().new_page()
     formgrader = f"/services/{hub.course_id}/formgrader"
-    log_in(page, hub, hub.instructors[0], shot("11-instructor-login.png"), next_url=f"{formgrader}/manage_students")
+    log_in(
+        page,
+        hub,
+        hub.instructors[0],
+        shot("11-instructor-login.png"),
+        next_url=f"{formgrader}/manage_students",
+    )
     page.wait_for_url(re.compile(re.escape(f"{formgrader}/manage_students")), timeout=SPAWN_TIMEOUT)
     rows = page.locator("tbody tr")
     expect(rows).to_have_count(2, timeout=STEP_TIMEOUT)
     page.screenshot(path=shot("12-formgrader-students.png"))
-    listed = {row.locator(".id").inner_text().strip(): row.locator(".score").inner_text().strip()
-              for row in rows.all()}
+    listed = {
+        row.locator(".id").inner_text().strip(): row.locator(".score").inner_text().strip()
+        for row in rows.all()
+    }
     want = {r["student"]: f"{r['score']:g} / {r['max_score']:g}" for r in (mine, theirs_result)}
     assert listed == want, (listed, want)
 
@@ -295,10 +364,14 @@ def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, browser, 
     expect(link).to_have_count(1, timeout=STEP_TIMEOUT)
     page.goto(f"{hub.url}{link.get_attribute('href')}")  # names are hidden until revealed
     box = page.locator(f"input.score#{failed[0]['grade_id']}")
-    expect(box).to_be_visible(timeout=STEP_TIMEOUT)
+    # The page's script binds the box to its grade once the grades have loaded, and then shows the
+    # automatic score as the box's placeholder: typing before that would not be saved.
+    expect(box).to_have_attribute("placeholder", f"{failed[0]['points']:g}", timeout=STEP_TIMEOUT)
     points = failed[0]["max_points"] / 2
-    with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT",
-                              timeout=STEP_TIMEOUT) as saved:
+    with page.expect_response(
+        lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT",
+        timeout=STEP_TIMEOUT,
+    ) as saved:
         box.fill(f"{points:g}")
         box.press("Tab")
     assert saved.value.ok, saved.value.status
@@ -306,12 +379,13 @@ def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, browser, 
     page.goto(f"{hub.url}{formgrader}/manage_students")
     row = page.locator("tbody tr", has_text=other.name)
     expect(row.locator(".score")).to_have_text(
-        f"{theirs_result['score'] + points:g} / {theirs_result['max_score']:g}", timeout=STEP_TIMEOUT)
+        f"{theirs_result['score'] + points:g} / {theirs_result['max_score']:g}",
+        timeout=STEP_TIMEOUT,
+    )
     page.screenshot(path=shot("14-formgrader-after-manual-points.png"))
-    with contextlib.suppress(PlaywrightError):
-        staff.close()
 
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{hub.course_dir / 'gradebook.db'}") as gb:
         grade = gb.find_grade(failed[0]["grade_id"], LESSON, LESSON, other.name)
         assert grade.manual_score == points and grade.score == points

@@ -4,6 +4,7 @@ A real nbgrader gradebook is filled through nbgrader's API with known scores, th
 `export` command runs the plugin; the CSV is read back with the csv module and compared with what
 those scores must give.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,14 +13,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from nbgrader.api import Gradebook
 
 from autograder.course import put_alembic_on_path
-from conftest import REPO
 
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
 EXPORTER = "autograder.lms.CanvasExportPlugin"
-LESSONS = {"01-lemur": {"a": 2.0, "b": 3.0}, "02-sigmoid": {"c": 4.5}}  # lesson -> test cell -> points
+LESSONS = {
+    "01-lemur": {"a": 2.0, "b": 3.0},
+    "02-sigmoid": {"c": 4.5},
+}  # lesson -> test cell -> points
 # What each learner scored, per test cell; a learner absent from a lesson never submitted it.
 SCORES = {
     "ada": {"01-lemur": {"a": 2.0, "b": 1.0}, "02-sigmoid": {"c": 4.5}},
@@ -28,11 +32,25 @@ SCORES = {
     "bo": {},  # in the gradebook (nbgrader db student add), never submitted
 }
 ROSTER = [
-    {"student_id": "ada", "login_id": "ada.lovelace@uni.example", "name": "Ada Lovelace", "section": "A"},
-    {"student_id": "cy", "login_id": "cy@uni.example", "name": "Cy Young", "section": "B"},  # no submissions
+    {
+        "student_id": "ada",
+        "login_id": "ada.lovelace@uni.example",
+        "name": "Ada Lovelace",
+        "section": "A",
+    },
+    {
+        "student_id": "cy",
+        "login_id": "cy@uni.example",
+        "name": "Cy Young",
+        "section": "B",
+    },  # no submissions
     {"student_id": "bo", "login_id": "bo@uni.example", "name": "Bo", "section": "A"},
-    {"student_id": "eve", "login_id": "eve@uni.example", "name": '=HYPERLINK("http://x.example","hi")',
-     "section": "@B"},
+    {
+        "student_id": "eve",
+        "login_id": "eve@uni.example",
+        "name": '=HYPERLINK("http://x.example","hi")',
+        "section": "@B",
+    },
 ]
 
 
@@ -58,7 +76,9 @@ def gradebook(tmp_path) -> str:
     return url
 
 
-def write_roster(path: Path, rows: list[dict], header=("student_id", "login_id", "name", "section")) -> Path:
+def write_roster(
+    path: Path, rows: list[dict], header=("student_id", "login_id", "name", "section")
+) -> Path:
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(header))
         writer.writeheader()
@@ -68,7 +88,9 @@ def write_roster(path: Path, rows: list[dict], header=("student_id", "login_id",
 
 def export(tmp_path: Path, db: str, dest: Path, *extra: str) -> subprocess.CompletedProcess:
     argv = [NBGRADER, "export", f"--exporter={EXPORTER}", f"--db={db}", f"--to={dest}", *extra]
-    return subprocess.run(argv, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        argv, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=300
+    )
 
 
 def read(path: Path) -> list[list[str]]:
@@ -78,7 +100,8 @@ def read(path: Path) -> list[list[str]]:
 
 def test_one_row_per_learner_one_column_per_lesson_keyed_by_login(tmp_path, gradebook):
     """Does every learner on the roster or in the gradebook get one row, under their LMS login, with
-    each lesson's score (0 where nothing was submitted), and the points possible below the header?"""
+    each lesson's score (0 where nothing was submitted), and the points possible below the
+    header?"""
     roster = write_roster(tmp_path / "roster.csv", ROSTER)
     dest = tmp_path / "canvas.csv"
     done = export(tmp_path, gradebook, dest, f"--CanvasExportPlugin.roster={roster}")
@@ -90,7 +113,7 @@ def test_one_row_per_learner_one_column_per_lesson_keyed_by_login(tmp_path, grad
         ["Ada Lovelace", "ada.lovelace@uni.example", "A", "3", "4.5"],
         ["Cy Young", "cy@uni.example", "B", "0", "0"],
         ["Bo", "bo@uni.example", "A", "0", "0"],
-        ["'=HYPERLINK(\"http://x.example\",\"hi\")", "eve@uni.example", "'@B", "0", "0.5"],
+        ['\'=HYPERLINK("http://x.example","hi")', "eve@uni.example", "'@B", "0", "0.5"],
         ["zed", "zed", "", "3", "0"],
     ]
     assert "not on the roster" in done.stderr and "zed" in done.stderr, done.stderr[-2000:]
@@ -103,8 +126,14 @@ def test_without_a_roster_the_nbgrader_id_is_the_login(tmp_path, gradebook):
     assert done.returncode == 0, done.stderr[-3000:]
     rows = read(dest)
     assert rows[0] == ["Student", "SIS Login ID", "Section", "02-sigmoid"]
-    assert sorted(rows[2:]) == sorted([["ada", "ada", "", "4.5"], ["zed", "zed", "", "0"],
-                                       ["eve", "eve", "", "0.5"], ["bo", "bo", "", "0"]])
+    assert sorted(rows[2:]) == sorted(
+        [
+            ["ada", "ada", "", "4.5"],
+            ["zed", "zed", "", "0"],
+            ["eve", "eve", "", "0.5"],
+            ["bo", "bo", "", "0"],
+        ]
+    )
     assert "not on the roster" not in done.stderr
 
 
@@ -123,16 +152,34 @@ def test_a_learner_id_that_is_a_formula_is_neutralised(tmp_path):
     assert keys == {"'+1", "'-2+3", "'=cmd|' /C calc'!A0"}
 
 
-@pytest.mark.parametrize("roster_rows, header, complaint", [
-    ([{"student_id": "ada", "name": "Ada"}], ("student_id", "name"), "missing column(s) login_id"),
-    ([{"student_id": "ada", "login_id": "a"}, {"student_id": "ada", "login_id": "b"}],
-     ("student_id", "login_id"), "student_id 'ada' appears twice"),
-    ([{"student_id": "ada", "login_id": "a"}, {"student_id": "bo", "login_id": "a"}],
-     ("student_id", "login_id"), "login_id 'a' is also 'ada'"),
-    ([{"student_id": "ada", "login_id": ""}], ("student_id", "login_id"), "must both be filled in"),
-])
-def test_a_bad_roster_is_refused_and_the_last_export_survives(tmp_path, gradebook, roster_rows, header,
-                                                               complaint):
+@pytest.mark.parametrize(
+    "roster_rows, header, complaint",
+    [
+        (
+            [{"student_id": "ada", "name": "Ada"}],
+            ("student_id", "name"),
+            "missing column(s) login_id",
+        ),
+        (
+            [{"student_id": "ada", "login_id": "a"}, {"student_id": "ada", "login_id": "b"}],
+            ("student_id", "login_id"),
+            "student_id 'ada' appears twice",
+        ),
+        (
+            [{"student_id": "ada", "login_id": "a"}, {"student_id": "bo", "login_id": "a"}],
+            ("student_id", "login_id"),
+            "login_id 'a' is also 'ada'",
+        ),
+        (
+            [{"student_id": "ada", "login_id": ""}],
+            ("student_id", "login_id"),
+            "must both be filled in",
+        ),
+    ],
+)
+def test_a_bad_roster_is_refused_and_the_last_export_survives(
+    tmp_path, gradebook, roster_rows, header, complaint
+):
     """Does a roster the export cannot trust stop it with a message saying what to fix, leaving an
     earlier export untouched?"""
     roster = write_roster(tmp_path / "roster.csv", roster_rows, header)
@@ -145,7 +192,9 @@ def test_a_bad_roster_is_refused_and_the_last_export_survives(tmp_path, gradeboo
 
 
 def test_a_missing_roster_is_named(tmp_path, gradebook):
-    done = export(tmp_path, gradebook, tmp_path / "canvas.csv", "--CanvasExportPlugin.roster=nowhere.csv")
+    done = export(
+        tmp_path, gradebook, tmp_path / "canvas.csv", "--CanvasExportPlugin.roster=nowhere.csv"
+    )
     assert done.returncode != 0 and "no roster at nowhere.csv" in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "canvas.csv").exists()
 

@@ -5,6 +5,7 @@ The Makefile's own targets run, with a temporary HUB_ROOT, a free port, accounts
 `hub-<random>-...` (so a `make hub` someone is running is not touched) and the servers'
 environment the hub test builds (`.hub-env`) instead of a new one.
 """
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -23,7 +24,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "deploy" / "hub"))
@@ -85,9 +85,21 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
     root = Path(tempfile.mkdtemp(prefix="make-hub-"))
     prefix = f"hub-{secrets.token_hex(3)}"
     extra = f"HUB_ARGS=--prefix {prefix} --env {env}"
-    make = ["make", "--no-print-directory", f"HUB_ROOT={root}", f"HUB_PORT={launch.free_port()}", extra]
-    process = subprocess.Popen([*make, "hub"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
+    make = [
+        "make",
+        "--no-print-directory",
+        f"HUB_ROOT={root}",
+        f"HUB_PORT={launch.free_port()}",
+        extra,
+    ]
+    process = subprocess.Popen(
+        [*make, "hub"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     output = []
     try:
         for line in process.stdout:  # until the hub says it runs, or make ends
@@ -98,7 +110,11 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
         url = re.search(r"The course hub is running at (http://\S+?)/? ", said)
         assert url, said[-3000:]
         logins = {m[2]: (m[1], m[3]) for m in map(LOGIN.match, said.splitlines()) if m}
-        assert sorted(role for role, _ in logins.values()) == ["instructor", "learner", "learner"], said
+        assert sorted(role for role, _ in logins.values()) == [
+            "instructor",
+            "learner",
+            "learner",
+        ], said
         for user, (_role, password) in logins.items():
             assert user.startswith(prefix + "-") and pwd.getpwnam(user)
             status, where = log_in(url[1], user, password)
@@ -110,8 +126,9 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
         process.wait(timeout=120)
         assert not launch._answers(f"{url[1]}/hub/health"), "the hub still answers after Ctrl-C"
         assert not _alive(root), "JupyterHub's process group outlived Ctrl-C"
-        cleaned = subprocess.run([*make, "hub-clean"], cwd=REPO, check=False, capture_output=True, text=True,
-                                 timeout=300)
+        cleaned = subprocess.run(
+            [*make, "hub-clean"], cwd=REPO, check=False, capture_output=True, text=True, timeout=300
+        )
         assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
         for user in [*logins, f"{prefix}-grader"]:
             with pytest.raises(KeyError):

@@ -1,4 +1,5 @@
 """`autograder publish DIR`: is the learner-only copy complete, and does it hold nothing secret?"""
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,8 +18,16 @@ from conftest import REPO, lessons
 from autograder.course import Course, CourseError
 from autograder.publish import MANIFEST, publish
 
-LEARNER_FILES = {"README.md", "notebooks", "environment.yml", "pyproject.toml", "constraints.txt",
-                 "nbgrader_config.py", "autograder", MANIFEST}
+LEARNER_FILES = {
+    "README.md",
+    "notebooks",
+    "environment.yml",
+    "pyproject.toml",
+    "constraints.txt",
+    "nbgrader_config.py",
+    "autograder",
+    MANIFEST,
+}
 BEGIN = re.compile(r"^\s*### BEGIN (SOLUTION|HIDDEN TESTS)\s*$")
 END = re.compile(r"^\s*### END (SOLUTION|HIDDEN TESTS)\s*$")
 
@@ -73,8 +82,10 @@ def test_publish_holds_no_solution_or_hidden_test_line(published, course_dir):
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".ipynb":  # the cells' sources, as a reader of the notebook sees them
             text = "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
-        found += [f"{path.relative_to(published)}: {line}" for line in
-                  {line.strip() for line in text.splitlines()} & secret]
+        found += [
+            f"{path.relative_to(published)}: {line}"
+            for line in {line.strip() for line in text.splitlines()} & secret
+        ]
     assert not found, "\n".join(found)
 
 
@@ -82,11 +93,13 @@ def test_publish_is_the_learner_files_and_nothing_else(published):
     """Are the notebooks, the environment files, the package and a README there, and no source,
     solutions, tests or gradebook?"""
     assert {p.name for p in published.iterdir()} == LEARNER_FILES
-    assert sorted(p.relative_to(published).as_posix() for p in (published / "notebooks").rglob("*.ipynb")) == [
-        f"notebooks/{lesson}/{lesson}.ipynb" for lesson in lessons()]
+    assert sorted(
+        p.relative_to(published).as_posix() for p in (published / "notebooks").rglob("*.ipynb")
+    ) == [f"notebooks/{lesson}/{lesson}.ipynb" for lesson in lessons()]
     for lesson in lessons():
         assert (published / "notebooks" / lesson / f"{lesson}.ipynb").read_bytes() == (
-            REPO / "notebooks" / lesson / f"{lesson}.ipynb").read_bytes()
+            REPO / "notebooks" / lesson / f"{lesson}.ipynb"
+        ).read_bytes()
     for name in ("environment.yml", "pyproject.toml", "constraints.txt"):
         assert (published / name).read_bytes() == (REPO / name).read_bytes(), name
     readme = (published / "README.md").read_text()
@@ -100,15 +113,33 @@ def test_learner_environment_built_from_the_publish_has_the_whole_package(publis
     and any helper a test cell imports), as pip builds it from pyproject.toml?"""
     target = tmp_path / "site"
     offline = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
-    argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-deps", "--target", str(target), *offline, str(published)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--target",
+        str(target),
+        *offline,
+        str(published),
+    ]
     done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     installed = {p.name for p in (target / "autograder").glob("*.py")}
     assert installed == {p.name for p in (REPO / "autograder").glob("*.py")}
     code = "import autograder.check, autograder.cli; print(autograder.__file__)"
-    probe = subprocess.run([sys.executable, "-c", code], check=False, cwd=tmp_path, capture_output=True,
-                           env={**os.environ, "PYTHONPATH": str(target)}, text=True, timeout=300)
+    probe = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        text=True,
+        timeout=300,
+    )
     assert probe.returncode == 0 and str(target) in probe.stdout, probe.stderr[-2000:]
 
 
@@ -162,8 +193,13 @@ def test_publish_refuses_a_folder_it_did_not_write_or_the_course_itself(course_d
 
 def test_cli_publish(course_dir, tmp_path):
     """Does `autograder publish DIR` write the publish and say so?"""
-    argv = [str(Path(sys.executable).parent / "autograder"), "--course", str(course_dir),
-            "publish", str(tmp_path / "out")]
+    argv = [
+        str(Path(sys.executable).parent / "autograder"),
+        "--course",
+        str(course_dir),
+        "publish",
+        str(tmp_path / "out"),
+    ]
     done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "published" in done.stdout and (tmp_path / "out" / "README.md").is_file()

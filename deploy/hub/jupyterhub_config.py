@@ -4,6 +4,7 @@ exchange in a shared folder, and the Formgrader as a hub-managed service for the
 Everything that differs between machines is in the JSON file named by $COURSE_HUB_SETTINGS
 (`deploy/hub/launch.py` writes it for `make hub` and for the tests; docs/hub.md describes each key).
 """
+
 import json
 import os
 
@@ -45,20 +46,33 @@ c.Spawner.http_timeout = 300
 
 # --- the course service: a JupyterLab with the Formgrader, run as the grader account in the
 # course folder (which only that account can read). Its name must be the course id (nbgrader).
-c.JupyterHub.services = [{
-    "name": course,
-    "url": f"http://127.0.0.1:{settings['service_port']}",
-    "command": [os.path.join(bin_dir, "jupyterhub-singleuser")],
-    "user": settings["grader"],
-    "cwd": settings["course_dir"],
-    "oauth_no_confirm": True,
-    "environment": {"JUPYTER_CONFIG_PATH": settings["grader_config"], "PATH": path,
-                    "JUPYTERHUB_DEFAULT_URL": "/lab"},
-}]
-c.JupyterHub.load_groups = {f"formgrade-{course}": {"users": instructors},
-                            f"nbgrader-{course}": {"users": learners}}
-c.JupyterHub.load_roles = [{
-    "name": f"formgrade-{course}",
-    "groups": [f"formgrade-{course}"],
-    "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}"],
-}]
+c.JupyterHub.services = [
+    {
+        "name": course,
+        "url": f"http://127.0.0.1:{settings['service_port']}",
+        "command": [os.path.join(bin_dir, "jupyterhub-singleuser")],
+        "user": settings["grader"],
+        "cwd": settings["course_dir"],
+        "oauth_no_confirm": True,
+        "environment": {
+            "JUPYTER_CONFIG_PATH": settings["grader_config"],
+            "PATH": path,
+            "JUPYTERHUB_DEFAULT_URL": "/lab",
+        },
+    }
+]
+c.JupyterHub.load_groups = {
+    f"formgrade-{course}": {"users": instructors},
+    f"nbgrader-{course}": {"users": learners},
+}
+c.JupyterHub.load_roles = [
+    {
+        "name": f"formgrade-{course}",
+        "groups": [f"formgrade-{course}"],
+        "scopes": [
+            f"access:services!service={course}",
+            "list:services",
+            f"read:services!service={course}",
+        ],
+    }
+]

@@ -1,4 +1,4 @@
-"""Start the course hub on this machine with a demo class (`make hub`); the tests use the same steps.
+"""Start the course hub here with a demo class (`make hub`); the tests use the same steps.
 
 One folder holds everything the hub needs besides its OS accounts:
 
@@ -14,6 +14,7 @@ One folder holds everything the hub needs besides its OS accounts:
     python deploy/hub/launch.py [--root DIR] [--port 8000]   start (as root), Ctrl-C stops
     python deploy/hub/launch.py --remove [--root DIR]        remove the demo accounts and DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,7 @@ class HubError(RuntimeError):
 
 # ------------------------------------------------------------------------------------ people
 
+
 @dataclass
 class Account:
     """An OS account of the course: its name, ids, home and (for people) web password."""
@@ -60,17 +62,37 @@ class Account:
 
     def env(self, python_env: Path) -> dict[str, str]:
         """What a login gives this account: HOME, USER and the course environment first on PATH."""
-        return {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "LANG": "C.UTF-8",
-                "LC_ALL": "C.UTF-8", "PATH": f"{python_env / 'bin'}:/usr/local/bin:/usr/bin:/bin"}
+        return {
+            "HOME": str(self.home),
+            "USER": self.name,
+            "LOGNAME": self.name,
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PATH": f"{python_env / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        }
 
-    def run(self, argv: list[str], *, python_env: Path, config: Path, cwd: Path | None = None,
-            timeout: float = 900) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        argv: list[str],
+        *,
+        python_env: Path,
+        config: Path,
+        cwd: Path | None = None,
+        timeout: float = 900,
+    ) -> subprocess.CompletedProcess:
         """Run a command as this account (setpriv drops root's ids), in its home by default, with
         the Jupyter config folder its servers get (`config`)."""
         drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups"]
         env = {**self.env(python_env), "JUPYTER_CONFIG_PATH": str(config)}
-        return subprocess.run(drop + argv, cwd=cwd or self.home, env=env, check=False,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            drop + argv,
+            cwd=cwd or self.home,
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 def _retry(argv: list[str]) -> subprocess.CompletedProcess:
@@ -86,26 +108,44 @@ def _retry(argv: list[str]) -> subprocess.CompletedProcess:
 def make_account(name: str, home: Path, *, password: bool) -> Account:
     """An OS account with a private home (created if missing); a fresh web password if asked."""
     import pwd
+
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
         shell = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
-        done = _retry(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", shell,
-                       "--user-group", name])
+        done = _retry(
+            [
+                "useradd",
+                "--no-create-home",
+                "--home-dir",
+                str(home),
+                "--shell",
+                shell,
+                "--user-group",
+                name,
+            ]
+        )
         if done.returncode != 0:
             raise HubError(f"useradd {name}: {done.stderr.strip()}") from None
         entry = pwd.getpwnam(name)
     if Path(entry.pw_dir) != home:
-        raise HubError(f"the account {name} already exists with home {entry.pw_dir}, not {home}; "
-                       f"remove it (userdel {name}) or choose another --root")
+        raise HubError(
+            f"the account {name} already exists with home {entry.pw_dir}, not {home}; "
+            f"remove it (userdel {name}) or choose another --root"
+        )
     home.mkdir(parents=True, exist_ok=True)
     os.chown(home, entry.pw_uid, entry.pw_gid)
     home.chmod(0o700)
     account = Account(name, entry.pw_uid, entry.pw_gid, home)
     if password:
         account.password = secrets.token_urlsafe(12)
-        done = subprocess.run(["chpasswd"], input=f"{name}:{account.password}\n", check=False,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["chpasswd"],
+            input=f"{name}:{account.password}\n",
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise HubError(f"chpasswd {name}: {done.stderr.strip()}")
     return account
@@ -114,6 +154,7 @@ def make_account(name: str, home: Path, *, password: bool) -> Account:
 def remove_account(name: str) -> None:
     """Remove an account made here, and its group; anything still running as it is killed first."""
     import pwd
+
     try:
         uid = pwd.getpwnam(name).pw_uid
     except KeyError:
@@ -127,7 +168,9 @@ def remove_account(name: str) -> None:
 def kill_processes_of(uid: int) -> None:
     """SIGKILL every process running as `uid` (an account this module created for the course)."""
     for _ in range(50):
-        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid]
+        pids = [
+            int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid
+        ]
         if not pids:
             return
         for pid in pids:
@@ -147,6 +190,7 @@ def _owner(proc: Path) -> int | None:
 
 # -------------------------------------------------------------------------------------- layout
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -165,8 +209,13 @@ class Hub:
     learners: list[Account]
     port: int
     ip: str = "127.0.0.1"
-    ports: dict[str, int] = field(default_factory=lambda: {
-        "hub_port": free_port(), "proxy_api_port": free_port(), "service_port": free_port()})
+    ports: dict[str, int] = field(
+        default_factory=lambda: {
+            "hub_port": free_port(),
+            "proxy_api_port": free_port(),
+            "service_port": free_port(),
+        }
+    )
 
     @property
     def url(self) -> str:
@@ -190,20 +239,33 @@ class Hub:
     def settings(self) -> dict:
         """What deploy/hub/jupyterhub_config.py reads (docs/hub.md describes each key)."""
         return {
-            "course_id": self.course_id, "bind_url": self.url, **self.ports,
-            "state_dir": str(self.state), "python_env": str(self.python_env),
-            "course_dir": str(self.course_dir), "grader": self.grader.name,
-            "instructors": [a.name for a in self.instructors], "learners": [a.name for a in self.learners],
-            "learner_config": str(self.config_dir("learner")), "grader_config": str(self.config_dir("grader")),
+            "course_id": self.course_id,
+            "bind_url": self.url,
+            **self.ports,
+            "state_dir": str(self.state),
+            "python_env": str(self.python_env),
+            "course_dir": str(self.course_dir),
+            "grader": self.grader.name,
+            "instructors": [a.name for a in self.instructors],
+            "learners": [a.name for a in self.learners],
+            "learner_config": str(self.config_dir("learner")),
+            "grader_config": str(self.config_dir("grader")),
         }
 
     def as_grader(self, *argv: str, timeout: float = 900) -> str:
         """Run an instructor's command in the course folder as the grader account; its output."""
-        done = self.grader.run(list(argv), python_env=self.python_env, config=self.config_dir("grader"),
-                               cwd=self.course_dir, timeout=timeout)
+        done = self.grader.run(
+            list(argv),
+            python_env=self.python_env,
+            config=self.config_dir("grader"),
+            cwd=self.course_dir,
+            timeout=timeout,
+        )
         if done.returncode != 0:
-            raise HubError(f"{' '.join(argv)} failed as {self.grader.name} (exit {done.returncode}):\n"
-                           + (done.stdout + done.stderr)[-4000:])
+            raise HubError(
+                f"{' '.join(argv)} failed as {self.grader.name} (exit {done.returncode}):\n"
+                + (done.stdout + done.stderr)[-4000:]
+            )
         return done.stdout + done.stderr
 
 
@@ -225,8 +287,11 @@ def lay_out(hub: Hub) -> None:
         target = hub.config_dir(role)
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(HERE / "jupyter" / role, target)
-        lines = ["c = get_config()  # noqa: F821", f"c.Exchange.root = {str(hub.exchange)!r}",
-                 f"c.CourseDirectory.course_id = {hub.course_id!r}"]
+        lines = [
+            "c = get_config()  # noqa: F821",
+            f"c.Exchange.root = {str(hub.exchange)!r}",
+            f"c.CourseDirectory.course_id = {hub.course_id!r}",
+        ]
         if role == "grader":
             lines.append(f"c.CourseDirectory.root = {str(hub.course_dir)!r}")
         (target / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
@@ -246,6 +311,7 @@ def release(hub: Hub, lessons: list[str]) -> None:
 
 # ------------------------------------------------------------------------------------- running
 
+
 def start(hub: Hub, log: Path) -> subprocess.Popen:
     """Start JupyterHub (as root: it starts each server as its user); return once it answers."""
     if shutil.which(PROXY) is None:
@@ -255,8 +321,14 @@ def start(hub: Hub, log: Path) -> subprocess.Popen:
     env["PATH"] = f"{hub.python_env / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
     command = [str(hub.python_env / "bin" / "jupyterhub"), "-f", str(HERE / "jupyterhub_config.py")]
     with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=hub.state, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=hub.state,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     (hub.state / "jupyterhub.pid").write_text(str(process.pid))  # its process group, for cleanup
     deadline = time.monotonic() + START_TIMEOUT
     while not _answers(f"{hub.url}/hub/health"):
@@ -300,6 +372,7 @@ def _tail(log: Path, chars: int = 4000) -> str:
 
 # ---------------------------------------------------------------------------------- make hub
 
+
 def servers_python() -> Path:
     """An interpreter every account can run (the servers run as learners): the system's python3."""
     for candidate in (Path("/usr/bin/python3"), Path(sys.executable)):
@@ -313,19 +386,37 @@ def build_environment(env: Path, python: Path | None = None) -> Path:
     """`env`: the publish of this course (`autograder publish`) installed with the pinned
     versions, for every server of the hub; rebuilt only when the dependencies or the package
     change. Learners can run it, and it holds nothing secret."""
-    inputs = [REPO / "pyproject.toml", REPO / "constraints.txt", *sorted((REPO / "autograder").glob("*.py"))]
+    inputs = [
+        REPO / "pyproject.toml",
+        REPO / "constraints.txt",
+        *sorted((REPO / "autograder").glob("*.py")),
+    ]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)).hexdigest()
     stamp = env / ".built-from"
     if stamp.is_file() and stamp.read_text() == digest:
         return env
-    print(f"building the servers' Python environment in {env} (a few minutes the first time)", flush=True)
+    print(
+        f"building the servers' Python environment in {env} (a few minutes the first time)",
+        flush=True,
+    )
     shutil.rmtree(env, ignore_errors=True)
     _check([str(python or servers_python()), "-m", "venv", str(env)])
     with tempfile.TemporaryDirectory(prefix="course-publish-") as tmp:
         published = Path(tmp) / "publish"
-        _check([sys.executable, "-m", "autograder", "--course", str(REPO), "publish", str(published)])
-        _check([str(env / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-                "-c", str(REPO / "constraints.txt"), str(published)])
+        _check(
+            [sys.executable, "-m", "autograder", "--course", str(REPO), "publish", str(published)]
+        )
+        _check(
+            [
+                str(env / "bin" / "pip"),
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-c",
+                str(REPO / "constraints.txt"),
+                str(published),
+            ]
+        )
     _check(["chmod", "-R", "a+rX", str(env)])
     stamp.write_text(digest)
     return env
@@ -338,38 +429,61 @@ def _check(argv: list[str]) -> None:
 
 
 def demo_names(prefix: str = DEMO_PREFIX) -> dict[str, list[str]]:
-    return {"grader": [f"{prefix}-grader"], "instructors": [f"{prefix}-instructor"],
-            "learners": [f"{prefix}-learner1", f"{prefix}-learner2"]}
+    return {
+        "grader": [f"{prefix}-grader"],
+        "instructors": [f"{prefix}-instructor"],
+        "learners": [f"{prefix}-learner1", f"{prefix}-learner2"],
+    }
 
 
 def demo_hub(root: Path, python_env: Path, port: int, prefix: str = DEMO_PREFIX) -> Hub:
     """The demo class's accounts (created if missing, fresh passwords) and its hub layout."""
     from autograder.course import load_config
+
     names = demo_names(prefix)
-    people = {role: [make_account(n, root / "home" / n, password=role != "grader") for n in group]
-              for role, group in names.items()}
+    people = {
+        role: [make_account(n, root / "home" / n, password=role != "grader") for n in group]
+        for role, group in names.items()
+    }
     (root / "home").chmod(0o755)
     course_id = load_config(REPO).CourseDirectory.course_id
-    return Hub(root=root, python_env=python_env, course_id=course_id, grader=people["grader"][0],
-               instructors=people["instructors"], learners=people["learners"], port=port)
+    return Hub(
+        root=root,
+        python_env=python_env,
+        course_id=course_id,
+        grader=people["grader"][0],
+        instructors=people["instructors"],
+        learners=people["learners"],
+        port=port,
+    )
 
 
 def _require_root() -> None:
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        raise HubError("the hub starts each person's server as their own OS account: run it as root "
-                       "on Linux (sudo make hub)")
+        raise HubError(
+            "the hub starts each person's server as their own OS account: run it as root "
+            "on Linux (sudo make hub)"
+        )
     for tool in ("useradd", "userdel", "chpasswd", "setpriv"):
         if shutil.which(tool) is None:
             raise HubError(f"`{tool}` is not installed")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The course hub with a demo class on this machine.")
+    parser = argparse.ArgumentParser(
+        description="The course hub with a demo class on this machine."
+    )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"default: {DEFAULT_ROOT}")
-    parser.add_argument("--port", type=int, default=8000, help="the port browsers use (default 8000)")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="the port browsers use (default 8000)"
+    )
     parser.add_argument("--remove", action="store_true", help="remove the demo accounts and --root")
-    parser.add_argument("--prefix", default=DEMO_PREFIX, help=f"of the demo account names (default {DEMO_PREFIX})")
-    parser.add_argument("--env", type=Path, help="an environment built earlier (default: build <root>/env)")
+    parser.add_argument(
+        "--prefix", default=DEMO_PREFIX, help=f"of the demo account names (default {DEMO_PREFIX})"
+    )
+    parser.add_argument(
+        "--env", type=Path, help="an environment built earlier (default: build <root>/env)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     try:
@@ -387,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         hub = demo_hub(args.root, env, args.port, prefix=args.prefix)
         lay_out(hub)
         from autograder.course import Course
+
         release(hub, Course.find(REPO).lessons)
         log = hub.state / "jupyterhub.log"
         process = start(hub, log)
@@ -397,8 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     for account in hub.instructors + hub.learners:
         role = "instructor" if account in hub.instructors else "learner"
         print(f"  {role:10}  user {account.name:16}  password {account.password}")
-    print(f"\nLearners: Nbgrader > Assignment List. Instructors: {hub.url}/services/{hub.course_id}/formgrader "
-          f"(and its Terminal, in {hub.course_dir}, for `autograder grade`).")
+    print(
+        f"\nLearners: Nbgrader > Assignment List. Instructors: {hub.url}/services/{hub.course_id}/ "
+        f"(JupyterLab in {hub.course_dir}: its Terminal runs `autograder grade`) and "
+        f"{hub.url}/services/{hub.course_id}/formgrader"
+    )
     print("Ctrl-C stops the hub; `make hub-clean` removes the demo accounts and files.", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
