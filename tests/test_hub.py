@@ -77,7 +77,7 @@ def hub(artifacts):
     reason = why_no_hub()
     if reason:
         pytest.skip(reason)
-    env = launch.build_environment(REPO / ".hub-env")  # built once per machine, then reused
+    env = launch.build_environment(launch.reusable_environment_dir())  # built once, then reused
     root = Path(tempfile.mkdtemp(prefix="course-hub-"))
     prefix = f"hub-{secrets.token_hex(3)}"
     process = None

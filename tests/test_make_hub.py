@@ -81,7 +81,7 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
         pytest.skip("make hub makes OS accounts: needs root on Linux (CI runs as root)")
     if shutil.which(launch.PROXY) is None:
         pytest.skip(f"`{launch.PROXY}` is not installed (.ci/run installs it)")
-    env = launch.build_environment(REPO / ".hub-env")
+    env = launch.build_environment(launch.reusable_environment_dir())
     root = Path(tempfile.mkdtemp(prefix="make-hub-"))
     prefix = f"hub-{secrets.token_hex(3)}"
     extra = f"HUB_ARGS=--prefix {prefix} --env {env}"
