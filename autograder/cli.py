@@ -50,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("notebook", help="a lesson notebook (.ipynb)")
 
     commands.add_parser("demo", parents=[common], help="build the course, grade the bundled sample class, print the results")
+
+    publish = commands.add_parser("publish", parents=[common], help="write the learner-only copy of the course into DIR")
+    publish.add_argument("dir", metavar="DIR", help="an empty folder, or one an earlier publish wrote")
     return top
 
 
@@ -81,6 +84,10 @@ def run(args: argparse.Namespace, course_dir: str | None, verbose: bool) -> int:
     from .course import Course
 
     course = Course.find(course_dir)
+    if args.command == "publish":
+        from .publish import main as publish
+
+        return publish(course=course, target=args.dir)
     if args.command == "build":
         from .build import main as build
 
