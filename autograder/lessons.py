@@ -39,15 +39,18 @@ class Lesson:
         return {cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"].get("points") or 0)
                 for cell in self.notebook.cells if is_grade(cell)}  # fmt: skip
 
-    def secret_lines(self) -> set[str]:
-        """Lines inside solution or hidden-test regions that appear nowhere public in the lesson."""
+    def region_lines(self) -> tuple[set[str], set[str]]:
+        """Stripped lines inside solution or hidden-test regions, and all other lines."""
         secret, public = set(), set()
         for cell in self.notebook.cells:
             inside, outside = split_secret(cell.source)
             secret.update(inside)
             public.update(outside)
-        return {line for line in secret - public
-                if len(line) >= MIN_SECRET_LENGTH and not line.startswith("#")}  # fmt: skip
+        return secret, public
+
+    def secret_lines(self) -> set[str]:
+        """Lines inside solution or hidden-test regions that appear nowhere public in the lesson."""
+        return telling(*self.region_lines())
 
     def hidden_test_lines(self) -> set[str]:
         """Secret lines that belong to hidden tests (not to solutions)."""
@@ -60,6 +63,11 @@ class Lesson:
     def solution_lines(self) -> set[str]:
         """Secret lines that belong to reference solutions."""
         return self.secret_lines() - self.hidden_test_lines()
+
+
+def telling(secret: set[str], public: set[str]) -> set[str]:
+    """The secret lines that give something away: not public, not short, not comments."""
+    return {line for line in secret - public if len(line) >= MIN_SECRET_LENGTH and not line.startswith("#")}
 
 
 def answered(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:

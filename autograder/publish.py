@@ -20,6 +20,7 @@ import nbformat
 from .build import find_leaks
 from .course import CONFIG_FILE, Course
 from .errors import CourseError
+from .lessons import telling
 
 MANIFEST = (
     ".autograder-publish.json"  # what the last publish wrote, so a republish replaces only that
@@ -135,10 +136,13 @@ each visible test of a notebook.
 
 def scan_for_secrets(course: Course, folder: Path) -> list[str]:
     """Solution or hidden-test lines of source/ that appear in any text file under `folder`."""
-    secret = set()
+    secret, public = set(), set()
     for lesson in course.lessons:
         for notebook in course.notebooks(lesson):
-            secret |= course.lesson(lesson, notebook).secret_lines()
+            inside, outside = course.lesson(lesson, notebook).region_lines()
+            secret |= inside
+            public |= outside
+    secret = telling(secret, public)  # a line public in any lesson is published anyway
     leaks = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         text = path.read_text(encoding="utf-8", errors="replace")

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 from nbgrader.api import Gradebook
 
-from autograder.course import put_alembic_on_path
+from autograder.course import use_alembic_api
 
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
 EXPORTER = "autograder.lms.CanvasExportPlugin"
@@ -57,7 +57,7 @@ ROSTER = [
 @pytest.fixture
 def gradebook(tmp_path) -> str:
     """A gradebook with the two lessons and the scores above, made through nbgrader's API."""
-    put_alembic_on_path()
+    use_alembic_api()
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(url) as gb:
         for lesson, cells in LESSONS.items():
@@ -140,7 +140,7 @@ def test_without_a_roster_the_nbgrader_id_is_the_login(tmp_path, gradebook):
 def test_a_learner_id_that_is_a_formula_is_neutralised(tmp_path):
     """Is an nbgrader id (an OS or LMS user name, so learner-chosen) that a spreadsheet would run
     as a formula written as text?"""
-    put_alembic_on_path()
+    use_alembic_api()
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(db) as gb:
         gb.add_assignment("01-lemur")
