@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import bwrap
-from .launcher import LearnerProcess, connection_info, kernel_environment, memfd, read_info
+from .launcher import (UNTRUSTED_PY, LearnerProcess, connection_info, kernel_environment, memfd, read_info,
+                       untrusted_modules)  # fmt: skip
 from .limits import Limits
 from .seccomp import keyring_filter
 
 log = logging.getLogger(__name__)
 
-ZYGOTE = Path(__file__).resolve().parents[1] / "untrusted" / "zygote.py"
 FONT_CACHE = "/run/autograder/fontlist.json"
 
 
@@ -55,7 +55,8 @@ class ForkServer:
 
     def _start(self) -> None:
         layout = bwrap.Layout(
-            tmpfs="/scratch", tmpfs_size=self.limits.scratch_size, dirs=[("/run/autograder", "0755")],
+            tmpfs="/scratch", tmpfs_size=self.limits.scratch_size,
+            dirs=[("/run/autograder", "0755"), (UNTRUSTED_PY, "0755")],
             # to make each notebook's home and IPC namespace, then drop to the learner's uid
             caps=["CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_SYS_ADMIN"], chdir="/scratch",
             env=dict(kernel_environment("/scratch"), MPLCONFIGDIR="/scratch/.mpl",
@@ -63,16 +64,18 @@ class ForkServer:
         )  # fmt: skip
         if self.font_cache:
             layout.ro_binds.append((str(self.font_cache), FONT_CACHE))
-        seccomp = memfd("seccomp", keyring_filter())
+        fds = [memfd(name, source) for name, source in untrusted_modules().items()]
+        layout.data += [(fd, f"{UNTRUSTED_PY}/{name}") for fd, name in zip(fds, untrusted_modules())]
+        fds.append(memfd("seccomp", keyring_filter()))
         info_read, info_write = os.pipe()
-        argv = bwrap.command(layout, [sys.executable, "-c", ZYGOTE.read_text()],
-                             info_fd=info_write, seccomp_fd=seccomp)  # fmt: skip
+        argv = bwrap.command(layout, [sys.executable, "-m", "autograder_zygote"],
+                             info_fd=info_write, seccomp_fd=fds[-1])  # fmt: skip
         try:
-            self.process = subprocess.Popen(argv, pass_fds=(info_write, seccomp), start_new_session=True,
+            self.process = subprocess.Popen(argv, pass_fds=(info_write, *fds), start_new_session=True,
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
         finally:
-            os.close(info_write)
-            os.close(seccomp)
+            for fd in (info_write, *fds):
+                os.close(fd)
         info = read_info(info_read)
         if info is None or self._read(timeout=300).get("ready") is not True:
             self.stop()
@@ -105,6 +108,7 @@ class ForkServer:
             "limits": {"memory": limits.memory, "cpu_time": limits.cpu_time,
                        "file_size": limits.file_size, "processes": limits.processes},
             "env": kernel_environment("{home}"),
+            "message_limit": limits.answer_size,
             "files": {name: base64.b64encode(data).decode("ascii") for name, data in files.items()},
         }  # fmt: skip
         reply = self.ask(request)

@@ -1,8 +1,9 @@
 """A fork server that lives inside the sandbox: import torch once, fork a fresh kernel per notebook.
 
-`sandbox.ForkServer` starts this file's source with `python -c` inside a bubblewrap sandbox (no
-network, read-only system, a tmpfs at /scratch) as root of that sandbox with only CAP_SETUID and
-CAP_SETGID. It never runs learner code itself. For each notebook it forks a child that drops to
+`sandbox.forkserver.ForkServer` runs this module (`python -m autograder_zygote`, with the
+untrusted modules bound read-only into the sandbox) inside a bubblewrap sandbox (no network,
+read-only system, a tmpfs at /scratch) as root of that sandbox with only the capabilities to
+make homes, namespaces and drop to the learner's uid. It never runs learner code itself. For each notebook it forks a child that drops to
 an unprivileged user id, limits itself, and becomes an IPython kernel with torch, numpy,
 matplotlib and ipykernel already imported (the imports cost seconds; the fork, milliseconds).
 When grading of that notebook ends, every process of that user id is killed and its folder
@@ -14,7 +15,8 @@ Protocol: one JSON object per line on stdin, one reply per line on stdout.
       files, name -> base64, are written read-only into the home before the kernel starts)
   {"op": "poll", "pid": P}  -> {"alive": bool}
   {"op": "reap", "pid": P, "uid": U, "home": "/scratch/N"}  -> {"clean": bool}
-This file must not import the autograder package (it is not visible in the sandbox).
+This file must not import the autograder package (it is not visible in the sandbox); it imports
+its neighbour `autograder_kernel_start`, bound beside it.
 """
 import base64
 import ctypes
@@ -74,6 +76,9 @@ def spawn(request):
     code = 1
     try:
         become_learner(request, home)
+        from autograder_kernel_start import guard_messages
+
+        guard_messages(request["message_limit"])
         from ipykernel.kernelapp import IPKernelApp
         app = IPKernelApp.instance()
         app.initialize(["-f", home + "/.kernel.json", "--HistoryManager.hist_file=:memory:",
