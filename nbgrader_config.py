@@ -10,6 +10,8 @@ c.CourseDirectory.solution_directory = "solutions"  # executed worked solutions,
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # Worked solutions are safe to hand out after the deadline: no hidden tests, no timing noise.
+# The kernel sends printed text in pieces that depend on timing: coalescing them after Execute
+# makes a cell that prints while it works (or a busy machine) give the same notebook every time.
 c.GenerateSolution.preprocessors = [
     "nbgrader.preprocessors.IncludeHeaderFooter",
     "nbgrader.preprocessors.LockCells",
@@ -17,7 +19,9 @@ c.GenerateSolution.preprocessors = [
     "nbgrader.preprocessors.ClearMarkScheme",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.Execute",
+    "nbconvert.preprocessors.CoalesceStreamsPreprocessor",
 ]
+c.CoalesceStreamsPreprocessor.enabled = True  # nbconvert registers it switched off
 c.Execute.record_timing = False
 c.Execute.timeout = 120
 
