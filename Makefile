@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: demo test test-fast lab build check bench lock system-deps clean
+.PHONY: demo test test-fast lab build check bench lock system-deps clean hub hub-clean hub-deps
 
 $(READY): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,22 @@ system-deps:
 	     echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	   else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; fi; \
 	 fi
+
+# The course hub (deploy/hub/, docs/hub.md) on this machine with a demo class; needs root.
+HUB_ROOT ?= /srv/activation-functions-hub
+HUB_PORT ?= 8000
+HUB_ARGS ?=
+
+hub-deps:
+	@command -v configurable-http-proxy >/dev/null || { \
+	   command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }; \
+	   npm install -g --silent configurable-http-proxy; }
+
+hub: $(READY) system-deps hub-deps
+	$(BIN)/python deploy/hub/launch.py --root $(HUB_ROOT) --port $(HUB_PORT) $(HUB_ARGS)
+
+hub-clean: $(READY)
+	$(BIN)/python deploy/hub/launch.py --remove --root $(HUB_ROOT) $(HUB_ARGS)
 
 demo: $(READY) system-deps
 	$(BIN)/autograder demo

@@ -11,6 +11,7 @@ import filecmp
 import json
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -18,12 +19,8 @@ from pathlib import Path
 
 import nbformat
 
-from .course import Course, CourseError
-
-SECRET_REGIONS = (
-    ("### BEGIN SOLUTION", "### END SOLUTION"),
-    ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
-)
+from .course import Course
+from .errors import CourseError
 # Executed outputs that name the machine: kernel temp files in warnings, memory addresses.
 _NOISE = [
     (re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<cell>"),
@@ -87,6 +84,8 @@ def _scrub(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if "outputs" in cell:
+            cell.outputs = _ordered_streams(cell.outputs)
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
                 output["text"] = _denoise(output["text"])
@@ -98,31 +97,30 @@ def _scrub(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _ordered_streams(outputs: list) -> list:
+    """Stream outputs merged into one stdout then one stderr per run between other outputs.
+
+    How a kernel's prints are cut into messages, and whether a warning lands before or after a
+    print, depends on timing; this order does not.
+    """
+    ordered, run = [], {}
+    for output in [*outputs, None]:
+        if output is not None and output.get("output_type") == "stream":
+            run[output["name"]] = run.get(output["name"], "") + output["text"]
+            continue
+        for name in ("stdout", "stderr"):
+            if run.get(name):
+                ordered.append(nbformat.v4.new_output("stream", name=name, text=run[name]))
+        run = {}
+        if output is not None:
+            ordered.append(output)
+    return ordered
+
+
 def _denoise(text: str) -> str:
     for pattern, replacement in _NOISE:
         text = pattern.sub(replacement, text)
     return text
-
-
-def secret_lines(source: str) -> tuple[list[str], list[str]]:
-    """Lines inside solution or hidden-test regions, and all other lines, of one cell."""
-    secret, public = [], []
-    inside = None
-    for line in source.splitlines():
-        stripped = line.strip()
-        if inside is None:
-            for begin, end in SECRET_REGIONS:
-                if stripped.startswith(begin):
-                    inside = end
-                    break
-            else:
-                public.append(stripped)
-            continue
-        if stripped.startswith(inside):
-            inside = None
-        else:
-            secret.append(stripped)
-    return secret, public
 
 
 def find_leaks(course: Course, release: Path) -> list[str]:
@@ -130,20 +128,13 @@ def find_leaks(course: Course, release: Path) -> list[str]:
     leaks = []
     for lesson in course.lessons:
         for notebook in course.notebooks(lesson):
-            source = nbformat.read(course.source_notebook(lesson, notebook), as_version=4)
-            secret, public = set(), set()
-            for cell in source.cells:
-                s, p = secret_lines(cell.source)
-                secret.update(s)
-                public.update(p)
-            # Short or comment-only lines ("return z", "# YOUR CODE HERE") say nothing secret.
-            secret = {line for line in secret - public if len(line) >= 12 and not line.startswith("#")}
+            secret = course.lesson(lesson, notebook).secret_lines()
             released = release / lesson / f"{notebook}.ipynb"
             if not released.exists():
                 leaks.append(f"{released} was not generated")
                 continue
             text = {line.strip() for cell in nbformat.read(released, as_version=4).cells
-                    for line in cell.source.splitlines()}
+                    for line in cell.source.splitlines()}  # fmt: skip
             leaks += [f"{lesson}/{notebook}.ipynb: {line}" for line in sorted(secret & text)]
     return leaks
 
@@ -152,9 +143,39 @@ def _differences(built: Path, committed: Path) -> list[str]:
     stale = []
     names = {p.relative_to(built) for p in built.rglob("*") if p.is_file()}
     if committed.exists():
-        names |= {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()}
+        present = [p for p in committed.rglob("*") if p.is_file()]
+        ignored = _ignored_by_git(committed, present)
+        names |= {p.relative_to(committed) for p in present if p not in ignored}
     for name in sorted(names):
         a, b = built / name, committed / name
         if not (a.exists() and b.exists() and filecmp.cmp(a, b, shallow=False)):
             stale.append(str(committed.name / name))
     return stale
+
+
+def _ignored_by_git(folder: Path, paths: list[Path]) -> set[Path]:
+    """The paths git ignores (.ipynb_checkpoints/ and the like); none outside a git work tree."""
+    if not paths:
+        return set()
+    try:
+        run = subprocess.run(["git", "check-ignore", "--stdin", "-z"], cwd=folder, capture_output=True,
+                             input=b"\0".join(str(p).encode() for p in paths), timeout=60)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if run.returncode not in (0, 1):  # 128: not a git work tree
+        return set()
+    return {Path(name.decode()) for name in run.stdout.split(b"\0") if name}
+
+
+def main(*, course: Course, check: bool) -> int:
+    """`autograder build [--check]`."""
+    report = build(course, check=check)
+    if check:
+        if report.stale:
+            print("stale (run `autograder build`):", *report.stale, sep="\n  ")
+            return 1
+        print(f"notebooks/ and solutions/ are up to date ({len(report.lessons)} lessons, {report.seconds:.1f} s)")
+    else:
+        print(f"built {len(report.lessons)} lessons into {course.release.name}/ and "
+              f"{course.solutions.name}/ in {report.seconds:.1f} s")
+    return 0

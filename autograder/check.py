@@ -1,50 +1,75 @@
 """`autograder check NOTEBOOK`: a learner's own notebook, its visible tests, verdicts in a terminal.
 
-The notebook runs exactly as at grading (learner cells in a kernel, test cells in this process),
-so the verdicts here are the ones the grader would give for the visible tests.
+The notebook runs exactly as at grading (learner cells in a sandboxed kernel, test cells in this
+process, the course's limits from the nearest nbgrader_config.py), so the verdicts here are the
+ones the grader gives for the visible tests.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import nbformat
+from traitlets.config import Config
 
-from .executor import execute_notebook, is_test_cell, test_outcome
-from .report import console
-from .sandbox import KernelLauncher, Sandbox, choose_isolation
+from .course import CONFIG_FILE, Course
+from .errors import AutograderError
+from .results import TestResult
+from .sandbox.launcher import KernelLauncher
+from .sandbox.limits import Sandboxing
+from .terminal import line, make_console, shown
+from .trusted.executor import RunSummary, cell_result, execute_notebook, is_test_cell
+
+MAX_FILE_BYTES = 4 * 1024**2
 
 
-def check_notebook(path: Path) -> list[tuple[str, float, bool, str]]:
-    """(grade_id, points, passed, message) for every test cell of the notebook."""
-    nb = nbformat.read(path, as_version=4)
-    settings = Sandbox()
-    launcher = KernelLauncher(settings, choose_isolation(settings))
+def check_notebook(path: Path, sandboxing: Sandboxing | None = None) -> tuple[list[TestResult], RunSummary]:
+    """The result of every test cell of the notebook, in order, and how the run went."""
     try:
-        summary = execute_notebook(nb, launcher, settings)
+        nb = nbformat.read(path, as_version=4)
+    except Exception as error:  # nbformat raises several kinds for damaged files
+        raise AutograderError(f"{path} is not a notebook that can be read ({type(error).__name__})") from error
+    sandboxing = sandboxing or Sandboxing.resolve(_course_config(path))
+    launcher = KernelLauncher(sandboxing)
+    try:
+        summary = execute_notebook(nb, launcher, files=_files_beside(path), workdir=path.parent)
     finally:
         launcher.close()
-    verdicts = []
-    for cell in nb.cells:
-        if is_test_cell(cell):
-            meta = cell.metadata["nbgrader"]
-            passed, message = test_outcome(cell)
-            verdicts.append((meta.get("grade_id", "?"), float(meta.get("points", 0)), passed, message))
-    if summary.get("stopped"):
-        console.print(f"[red]Your notebook stopped early:[/] {summary['stopped']}")
-    return verdicts
+    return [cell_result(cell) for cell in nb.cells if is_test_cell(cell)], summary
+
+
+def _course_config(path: Path) -> Config:
+    """The limits of the course the notebook sits in, if it sits in one."""
+    for folder in path.resolve().parents:
+        if (folder / CONFIG_FILE).is_file():
+            return Course.find(folder).config
+    return Config()
+
+
+def _files_beside(path: Path) -> dict[str, bytes]:
+    """Small non-notebook files next to the notebook (a lesson's data), as the kernel sees them."""
+    files = {}
+    for other in sorted(path.parent.iterdir()):
+        if other.is_file() and not other.is_symlink() and other.suffix != ".ipynb" and not other.name.startswith("."):
+            if other.stat().st_size <= MAX_FILE_BYTES:
+                files[other.name] = other.read_bytes()
+    return files
 
 
 def main(*, notebook: str) -> int:
+    console = make_console()
     path = Path(notebook)
     if not path.is_file():
-        console.print(f"[red]no such notebook:[/] {notebook}")
-        return 2
-    verdicts = check_notebook(path)
-    for grade_id, points, passed, message in verdicts:
-        mark = "[green]✓[/]" if passed else "[red]✗[/]"
-        console.print(f"{mark} {grade_id} ({points:g} points): {message}")
-    earned = sum(points for _, points, passed, _ in verdicts if passed)
-    total = sum(points for _, points, _, _ in verdicts)
+        raise AutograderError(f"no such notebook: {notebook}")
+    results, summary = check_notebook(path)
+    for result in results:
+        mark = "[green]✓[/]" if result.passed else "[red]✗[/]"
+        console.print(line(f"{mark} ", shown(result.grade_id), f" ({result.max_points:g} points): ",
+                           shown(result.message)))  # fmt: skip
+    if summary.stopped:
+        console.print(line("[red]Your notebook stopped early:[/] ", shown(summary.stopped)))
+    earned = sum(r.max_points for r in results if r.passed)
+    total = sum(r.max_points for r in results)
     console.print(f"[bold]{earned:g}/{total:g}[/] points from the visible tests "
-                  "(hidden tests run when your notebook is graded)")
-    return 0 if all(passed for _, _, passed, _ in verdicts) else 1
+                  "(hidden tests run when your notebook is graded)")  # fmt: skip
+    return 0 if all(r.passed for r in results) else 1

@@ -153,8 +153,8 @@ def call(function, *args, what: str = "", hint: str = "", why: str = "raises-an-
 
 def _graders_own(error: Exception) -> bool:
     """Whether `error` is the grader's (kernel gone, answer unreadable), not the learner's."""
-    wire = sys.modules.get("autograder.wire")
-    learners = getattr(wire, "LearnerError", ())
+    standins = sys.modules.get("autograder.trusted.standins")
+    learners = getattr(standins, "LearnerError", ())
     return type(error).__module__.startswith("autograder.") and not isinstance(error, learners)
 
 

@@ -1,33 +1,52 @@
-"""The course folder: where it is, its nbgrader configuration, its lessons."""
+"""The course folder: where it is, its nbgrader configuration and folders, its lessons."""
+
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
-import shutil
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
+
+from .errors import CourseError
 
 CONFIG_FILE = "nbgrader_config.py"
 
 
-class CourseError(RuntimeError):
-    """Something about the course folder that the instructor has to fix."""
+@functools.cache
+def alembic_head() -> str:
+    """The schema revision nbgrader's migrations end at (what `alembic heads` prints)."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", ALEMBIC_DIR)
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def use_alembic_api() -> None:
+    """nbgrader runs the `alembic` executable to learn the schema version when it creates a
+    gradebook; make it call alembic's API instead (no subprocess, no PATH to set up)."""
+    import nbgrader.api
+
+    nbgrader.api.get_alembic_version = alembic_head
 
 
 @dataclass
 class Course:
+    """A course folder holding nbgrader_config.py; folders come from nbgrader's CourseDirectory."""
+
     root: Path
     config: Config
-
-    def __post_init__(self) -> None:
-        put_alembic_on_path()  # every gradebook access needs it, not only the API's
+    _coursedir: object = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def find(cls, start: str | os.PathLike | None = None) -> "Course":
+    def find(cls, start: str | os.PathLike | None = None) -> Course:
         """The course whose nbgrader_config.py is in `start` or the nearest folder above it."""
         here = Path(start or os.getcwd()).resolve()
         for folder in [here, *here.parents]:
@@ -35,15 +54,20 @@ class Course:
                 return cls(folder, load_config(folder))
         raise CourseError(f"no {CONFIG_FILE} in {here} or any folder above it; pass --course DIR")
 
-    # ---------------------------------------------------------------- folders
+    @property
+    def coursedir(self):
+        """nbgrader's CourseDirectory for this course (its defaults, this course's settings)."""
+        if self._coursedir is None:
+            from nbgrader.coursedir import CourseDirectory
+
+            config = copy.deepcopy(self.config)
+            config.CourseDirectory.root = str(self.root)
+            self._coursedir = CourseDirectory(config=config)
+        return self._coursedir
+
     def folder(self, name: str) -> Path:
-        value = self.config.CourseDirectory.get(name, {"source_directory": "source",
-                                                       "release_directory": "release",
-                                                       "solution_directory": "solution",
-                                                       "submitted_directory": "submitted",
-                                                       "autograded_directory": "autograded",
-                                                       "feedback_directory": "feedback"}[name])
-        return self.root / value
+        """One of nbgrader's course folders by its setting name, e.g. 'submitted_directory'."""
+        return self.root / getattr(self.coursedir, name)
 
     @property
     def source(self) -> Path:
@@ -59,7 +83,7 @@ class Course:
 
     @property
     def db_url(self) -> str:
-        return self.config.CourseDirectory.get("db_url", "sqlite:///" + str(self.root / "gradebook.db"))
+        return self.coursedir.db_url
 
     @property
     def lessons(self) -> list[str]:
@@ -75,31 +99,43 @@ class Course:
     def source_notebook(self, lesson: str, notebook: str) -> Path:
         return self.source / lesson / f"{notebook}.ipynb"
 
-    def exercises(self, lesson: str) -> dict[str, str]:
-        """grade_id -> reference answer (solution markers removed) of each answer cell, in order."""
-        import nbformat
-        source = nbformat.read(self.source_notebook(lesson, lesson), as_version=4)
-        return {c.metadata["nbgrader"]["grade_id"]: _without_markers(c.source) for c in source.cells
-                if c.metadata.get("nbgrader", {}).get("solution")}
+    def lesson(self, lesson: str, notebook: str | None = None):
+        """What the source notebook of `lesson` says (see lessons.Lesson)."""
+        from .lessons import Lesson
+
+        return Lesson(self.source_notebook(lesson, notebook or lesson))
 
     def answered(self, lesson: str, replace: dict[str, str] | None = None):
         """The learner release of `lesson` with the reference answers typed in, except `replace`."""
         import nbformat
-        answers = dict(self.exercises(lesson), **(replace or {}))
-        nb = nbformat.read(self.release / lesson / f"{lesson}.ipynb", as_version=4)
-        for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if cell.metadata.get("nbgrader", {}).get("solution"):
-                cell.source = _without_markers(answers[grade_id])
-        return nb
 
-    # ------------------------------------------------------------------ nbgrader
-    def api(self, *, settings: dict | None = None, **coursedir) -> "NbGraderAPI":  # noqa: F821
+        from .lessons import answered
+
+        answers = dict(self.lesson(lesson).reference_answers(), **(replace or {}))
+        return answered(nbformat.read(self.release / lesson / f"{lesson}.ipynb", as_version=4), answers)
+
+    def instructor_files(self, lesson: str) -> list[str]:
+        """The lesson's files besides its notebooks (data, helper modules), relative to its folder."""
+        from nbgrader.utils import find_all_files
+
+        folder = self.source / lesson
+        ignore = list(self.coursedir.ignore) + ["*.ipynb"]
+        return sorted(os.path.relpath(path, folder) for path in find_all_files(str(folder), ignore))
+
+    def api(self, *, settings: dict | None = None, **coursedir):
         """nbgrader's API for this course; `coursedir` overrides CourseDirectory settings and
         `settings` other sections ({"Autograde": {"autograde_preprocessors": [...]}})."""
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
+        use_alembic_api()
+        config = self.nbgrader_config(settings=settings, **coursedir)
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        api.log.setLevel(logging.ERROR)
+        return api
+
+    def nbgrader_config(self, *, settings: dict | None = None, **coursedir) -> Config:
+        """A copy of the course's configuration with some settings changed."""
         config = copy.deepcopy(self.config)
         config.CourseDirectory.root = str(self.root)
         for key, value in coursedir.items():
@@ -107,24 +143,12 @@ class Course:
         for section, values in (settings or {}).items():
             for key, value in values.items():
                 setattr(getattr(config, section), key, value)
-        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-        api.log.setLevel(logging.ERROR)
-        return api
-
-
-def _without_markers(code: str) -> str:
-    return "\n".join(line for line in code.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+        return config
 
 
 def load_config(root: Path) -> Config:
     loader = PyFileConfigLoader(CONFIG_FILE, path=str(root))
-    return loader.load_config()
-
-
-def put_alembic_on_path() -> None:
-    """nbgrader runs the `alembic` executable for the gradebook; a venv need not be activated."""
-    scripts = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if shutil.which("alembic") is None and scripts not in path.split(os.pathsep):
-        os.environ["PATH"] = scripts + os.pathsep + path
+    try:
+        return loader.load_config()
+    except Exception as error:  # a broken config file is the instructor's to fix
+        raise CourseError(f"{root / CONFIG_FILE} could not be read: {type(error).__name__}: {error}") from error

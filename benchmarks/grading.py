@@ -27,8 +27,8 @@ from autograder.course import Course
 REPO = Path(__file__).resolve().parents[1]
 MODES = {  # appended to the benchmark course's nbgrader_config.py
     "fork-server": "",
-    "sandbox-per-kernel": "\nc.Sandbox.fork_server = False\n",
-    "unsandboxed": "\nc.Sandbox.isolation = 'none'\n",
+    "sandbox-per-kernel": "\nc.Limits.fork_server = False\n",
+    "unsandboxed": "\nc.Limits.isolation = 'none'\n",
 }
 BIN = Path(sys.executable).parent
 COURSE = Course.find(REPO)

@@ -114,8 +114,9 @@ def raising(error):
 
 
 def test_the_graders_own_errors_pass_through_and_the_learners_do_not():
-    from autograder.learner_kernel import KernelStopped
-    from autograder.wire import WireError, learner_error
+    from autograder.trusted.kernel import KernelStopped
+    from autograder.trusted.standins import learner_error
+    from autograder.wire import WireError
 
     for own in (KernelStopped("out of time"), WireError("bad shape")):
         with pytest.raises(type(own)):

@@ -11,8 +11,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.course import Course
-from autograder.grade import grade_class
-from conftest import answered, copy_course, grades, lessons, release_notebook, source_notebook, submit
+from autograder.grading.batch import grade_class
+from conftest import REPO, answered, copy_course, grades, lessons, release_notebook, source_notebook, submit
 
 pytestmark = pytest.mark.slow
 FIRST, LAST = lessons()[0], lessons()[-1]
@@ -135,14 +135,8 @@ def test_a_submission_broken_on_resubmission_keeps_no_stale_grades(course):
 
 def _hidden_lines(lesson):
     """Hidden-test lines that appear nowhere public in the lesson (so seeing one is a leak)."""
-    from autograder.build import SECRET_REGIONS, secret_lines
-    hidden, public = set(), set()
-    for cell in source_notebook(lesson).cells:
-        secret, visible = secret_lines(cell.source)
-        public.update(visible)
-        if SECRET_REGIONS[1][0] in cell.source:
-            hidden.update(line for line in secret if len(line) >= 12)
-    return hidden - public
+    from autograder.lessons import Lesson
+    return Lesson(REPO / "source" / lesson / f"{lesson}.ipynb").hidden_test_lines()
 
 
 def _html_text(text):

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from autograder.course import Course
-from autograder.intake import find_submissions, stage
+from autograder.grading.intake import find_submissions, stage
 from conftest import answered, lessons, release_notebook, submit
 
 LESSON = lessons()[0]
@@ -98,3 +98,28 @@ def test_only_the_expected_notebook_is_staged(course_dir, tmp_path):
     (path.parent / "notes.ipynb").write_text("{}")
     stage([inspect(course_dir)], tmp_path / "staged")
     assert sorted(p.name for p in (tmp_path / "staged" / "learner" / LESSON).iterdir()) == [f"{LESSON}.ipynb"]
+
+
+@pytest.mark.parametrize("student", ["*", "a?b", "[abc]", "-rf", "tab\tname", " padded"])
+def test_a_learner_folder_nbgrader_would_read_as_a_pattern_is_refused_with_a_reason(course_dir, student):
+    submit(course_dir, student, LESSON, answered(LESSON))
+    submit(course_dir, "honest", LESSON, answered(LESSON))
+    subs = {s.student: s for s in find_submissions(Course.find(course_dir), course_dir / "submitted")}
+    assert subs["honest"].gradable
+    assert not subs[student].gradable and "cannot be a learner id" in subs[student].problem
+
+
+def test_an_old_notebook_without_cell_ids_is_upgraded_and_graded(course_dir, tmp_path):
+    nb = nbformat.from_dict(answered(LESSON))
+    nb.nbformat_minor = 4
+    for cell in nb.cells:
+        cell.pop("id", None)
+    folder = course_dir / "submitted" / "learner" / LESSON
+    folder.mkdir(parents=True)
+    (folder / f"{LESSON}.ipynb").write_text(json.dumps(nb))
+    sub = inspect(course_dir)
+    assert sub.gradable, sub.problem
+    stage([sub], tmp_path / "staged")
+    staged = nbformat.read(tmp_path / "staged" / "learner" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    assert staged.nbformat_minor >= 5 and all(cell.get("id") for cell in staged.cells)
+    nbformat.validate(staged)

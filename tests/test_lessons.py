@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from autograder.course import Course
-from autograder.grade import grade_class
+from autograder.grading.batch import grade_class
 from conftest import REPO, answered, copy_course, grades, lessons, release_notebook, source_notebook, submit
 
 pytestmark = pytest.mark.slow

@@ -253,9 +253,9 @@ def learners(workspace):
 def gradebook_scores(course: Path, students: list[str], lessons: list[str]) -> tuple[dict, dict]:
     """From nbgrader's gradebook: {(student, lesson): (score, max_score, timestamp), or None if not
     submitted} and {lesson: max_score}."""
-    from autograder.course import put_alembic_on_path
+    from autograder.course import use_alembic_api
     from nbgrader.api import Gradebook, MissingEntry
-    put_alembic_on_path()
+    use_alembic_api()
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in students:

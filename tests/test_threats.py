@@ -53,7 +53,7 @@ CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 5, 20
 SANDBOX_UIDS = range(60000, 65000)
 # What grading may create or change in the course folder (everything else must stay byte-identical).
 # If the grader gains a new output, add it here.
-GRADER_OUTPUTS = ("gradebook.db", "gradebook.db-journal", "grades.json", "grades.csv", "autograded", "feedback",
+GRADER_OUTPUTS = (".autograder", "gradebook.db", "gradebook.db-journal", "grades.json", "grades.csv", "autograded", "feedback",
                   ".gradebook-sources.json")
 MAX_AUTOGRADED_BYTES = 3 * 1024**2
 MAX_FEEDBACK_BYTES = 4 * 1024**2
@@ -291,8 +291,8 @@ def _make_course(path: Path, secret: str) -> Path:
     shutil.copy(path / "source" / LESSON / NOTEBOOK, decoy / f"{DECOY_LESSON}.ipynb")
     config = path / "nbgrader_config.py"
     config.write_text(config.read_text() + (
-        f"\n# threat corpus: fast limits\nc.Sandbox.cell_timeout = {CELL_TIMEOUT}\n"
-        f"c.Sandbox.notebook_timeout = {NOTEBOOK_TIMEOUT}\n# instructor only: {secret}\n"))
+        f"\n# threat corpus: fast limits\nc.Limits.cell_timeout = {CELL_TIMEOUT}\n"
+        f"c.Limits.notebook_timeout = {NOTEBOOK_TIMEOUT}\n# instructor only: {secret}\n"))
     (path / "instructor-notes.txt").write_text(f"{secret}: the answer key is in gradebook.db\n")
     return path
 
@@ -313,7 +313,7 @@ def _lay_out(course: Path, cases: list[Case], ctx: Ctx) -> None:
 
 def _grade(course: Path):
     from autograder.course import Course
-    from autograder.grade import grade_class
+    from autograder.grading.batch import grade_class
     return grade_class(course=Course.find(course), jobs=2, feedback=True)
 
 
@@ -409,8 +409,8 @@ def _host_leftovers(ctx: Ctx) -> list:
 
 @pytest.fixture(scope="session")
 def run(tmp_path_factory) -> Run:
-    from autograder.course import put_alembic_on_path
-    put_alembic_on_path()  # whatever ran before (see test_grading_needs_no_activated_venv)
+    from autograder.course import use_alembic_api
+    use_alembic_api()  # whatever ran before (see test_grading_needs_no_activated_venv)
     base = tmp_path_factory.mktemp("threats")
     sentinel = secrets.token_hex(6)
     secret = "SECRET-" + secrets.token_hex(8)
@@ -751,7 +751,7 @@ def test_output_flood_is_cut(run):
     assert "x" * 2_000_000 not in run.output_text("t04-exhaust-output")
 
 
-GRADER_MEMORY_LIMIT_KIB = 2 * 1024**2  # the kernel's own limit (c.Sandbox.memory): 2 GiB
+GRADER_MEMORY_LIMIT_KIB = 2 * 1024**2  # the kernel's own limit (c.Limits.memory): 2 GiB
 
 
 def test_grader_memory_stays_bounded_when_a_layer_claims_a_huge_size(run):
@@ -869,7 +869,7 @@ def test_script_payloads_reached_the_feedback_as_text_only(run):
 def test_grading_a_fresh_course_needs_no_activated_venv(tmp_path, monkeypatch):
     """Can a fresh course be graded when the venv's bin folder is not on PATH?"""
     from autograder.course import Course
-    from autograder.grade import grade_class
+    from autograder.grading.batch import grade_class
     scripts = str(Path(sys.executable).parent)
     monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != scripts))
     assert shutil.which("alembic") is None

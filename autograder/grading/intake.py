@@ -5,8 +5,9 @@ cannot be graded (empty, not JSON, not UTF-8, a link, renamed, another lesson's 
 large, damaged) gets a reason written for the learner. The rest are read once, their graded
 cells checked against the learner release (metadata restored, duplicates and impostors
 demoted to ordinary cells, deleted ones put back empty, each with a note), and written alone,
-as nbformat 4, into a staging folder that is all nbgrader ever reads. Nothing in the learner's
-folder is modified.
+as nbformat 4.5, into a staging folder that is all nbgrader ever reads. Nothing in the
+learner's folder is modified, and nothing in one submission can stop the others from being read:
+whatever goes wrong with one notebook makes that notebook ungradable, with a reason.
 """
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ import copy
 import json
 import os
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from .course import Course
+from ..course import Course
 
 MAX_NOTEBOOK_BYTES = 20 * 1024**2
-NBGRADER_KEYS = ("grade", "solution", "locked", "points", "grade_id", "schema_version", "checksum", "cell_type")
+UNREADABLE = ("the grader could not read this notebook because of an error on its side; your "
+              "instructor has the details and will grade it")  # fmt: skip
 
 
 @dataclass
@@ -30,16 +33,21 @@ class Submission:
     student: str
     lesson: str
     notebook: str
-    path: Path | None = None
     problem: str | None = None  # why it cannot be graded, for the learner
     notes: list[str] = field(default_factory=list)  # graded anyway, but worth saying
     staged: nbformat.NotebookNode | None = field(default=None, repr=False)  # what nbgrader will grade
     timestamp: str | None = None
     secret: str | None = field(default=None, repr=False)  # nbgrader's submission_secret.txt, for feedback
+    detail: str | None = None  # for the instructor: what went wrong on the grader's side
+    grader_error: bool = False
 
     @property
     def gradable(self) -> bool:
         return self.problem is None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.student, self.lesson, self.notebook)
 
 
 def find_submissions(course: Course, submitted: Path, *, lessons: list[str] | None = None,
@@ -57,14 +65,38 @@ def find_submissions(course: Course, submitted: Path, *, lessons: list[str] | No
             lesson = lesson_dir.name
             if lessons and lesson not in lessons:
                 continue
+            refused = unusable_name(student_dir.name)
+            if refused and lesson in expected:
+                found += [Submission(student_dir.name, lesson, notebook, refused) for notebook in expected[lesson]]
+                continue
             if lesson not in expected:
-                found.append(Submission(student_dir.name, lesson, "", lesson_dir,
+                found.append(Submission(student_dir.name, lesson, "",
                                         f"there is no lesson called `{lesson}` (lessons: {', '.join(known)}); "
-                                        "submit your work in the folder of its lesson"))
+                                        "submit your work in the folder of its lesson"))  # fmt: skip
                 continue
             for notebook in expected[lesson]:
-                found.append(_inspect(course, student_dir.name, lesson, notebook, lesson_dir, expected))
+                found.append(_inspect_safely(course, student_dir.name, lesson, notebook, lesson_dir, expected))
     return found
+
+
+def unusable_name(name: str) -> str | None:
+    """Why a learner folder's name cannot be an nbgrader student id, if it cannot."""
+    if any(ch in name for ch in "*?[]"):
+        return (f"the folder name `{name}` contains characters nbgrader reads as a pattern (* ? [ ]), "
+                "so it cannot be a learner id; submit from a folder named with your login")  # fmt: skip
+    if any(not ch.isprintable() for ch in name) or name != name.strip() or name.startswith("-"):
+        return ("the folder name contains control characters, surrounding spaces or a leading dash, "
+                "so it cannot be a learner id; submit from a folder named with your login")  # fmt: skip
+    return None
+
+
+def _inspect_safely(course, student, lesson, notebook, folder, expected) -> Submission:
+    """`_inspect`, with any failure of the grader's own code turned into this notebook's status."""
+    try:
+        return _inspect(course, student, lesson, notebook, folder, expected)
+    except Exception as error:  # nothing in one submission may stop the class
+        return Submission(student, lesson, notebook, UNREADABLE, detail=f"intake: {type(error).__name__}: {error}",
+                          grader_error=True)  # fmt: skip
 
 
 def stage(submissions: list[Submission], staging: Path) -> None:
@@ -74,7 +106,13 @@ def stage(submissions: list[Submission], staging: Path) -> None:
             continue
         target = staging / sub.student / sub.lesson
         target.mkdir(parents=True, exist_ok=True)
-        (target / f"{sub.notebook}.ipynb").write_text(nbformat.writes(sub.staged), encoding="utf-8")
+        try:
+            text = nbformat.writes(sub.staged)
+        except Exception as error:  # a value nbformat cannot write back: this notebook only
+            sub.problem, sub.grader_error = UNREADABLE, True
+            sub.detail = f"staging: {type(error).__name__}: {error}"
+            continue
+        (target / f"{sub.notebook}.ipynb").write_text(text, encoding="utf-8")
         if sub.timestamp:
             (target / "timestamp.txt").write_text(sub.timestamp)
         if sub.secret:  # nbgrader carries it to feedback/, where release_feedback needs it
@@ -98,7 +136,6 @@ def _inspect(course, student, lesson, notebook, folder, expected) -> Submission:
         else:
             sub.problem = f"`{notebook}.ipynb` is missing from your submission"
         return sub
-    sub.path = path
     sub.problem = _problem(path)
     if sub.problem is None:
         nb = _read(path)
@@ -139,7 +176,9 @@ def _problem(path: Path) -> str | None:
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return "the file is JSON but not a Jupyter notebook; submit the lesson's .ipynb file"
     try:
-        nbformat.validate(_read(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat warns of what it repairs (duplicate ids): repair does that
+            nbformat.validate(_read(path))
     except Exception as error:  # nbformat raises several kinds for damaged notebooks
         return (f"the notebook's structure is damaged ({type(error).__name__}); open it in JupyterLab, "
                 "save it, and submit again")
@@ -194,7 +233,7 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
     seen = set(chosen)
     position = {}
     for index, cell in enumerate(nb.cells):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = _grade_id(cell)
         if grade_id:
             position[grade_id] = index
     previous = None
@@ -214,6 +253,14 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
             cell["id"] = f"{cell['id']}-copy"[-64:]
         ids.add(cell.get("id"))
     return notes
+
+
+def _grade_id(cell) -> str | None:
+    """The cell's nbgrader grade id, if its metadata has the shape nbgrader writes."""
+    metadata = cell.get("metadata")
+    meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    return grade_id if isinstance(grade_id, str) and grade_id else None
 
 
 def _retype(cell: nbformat.NotebookNode, cell_type: str) -> None:
@@ -247,5 +294,11 @@ def _small_text(path: Path) -> str | None:
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
-    """Read any notebook version nbformat understands, as version 4."""
-    return nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    """Read any notebook version nbformat understands, as version 4.5 (cells with ids)."""
+    nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    minor = nb.get("nbformat_minor", 0)
+    if not isinstance(minor, int) or minor < 5:
+        nb = nbformat.v4.upgrade(nb, from_version=4, from_minor=minor if isinstance(minor, int) else 0)
+        for index, cell in enumerate(nb.cells):  # deterministic ids: a regrade writes the same files
+            cell["id"] = f"cell-{index}"
+    return nb

@@ -4,11 +4,12 @@ The sample class is laid out in `.demo/` beside the course, so the course's own 
 submissions are untouched:
 
 - **ada** answers every lesson with the reference solutions (full marks);
-- **ben** makes the first known mistake of each lesson, from `tests/lessons/variants/`;
+- **ben** and the other learners of `sample_class.yml` make known mistakes;
 - **cy** hands in a damaged notebook, a renamed one and an empty one (ungradable, with reasons);
 - **dee** tampers: patches torch's checkers, poisons the reference, rewrites later cells, reads the
   gradebook and hidden tests, hard-codes the slide's output.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,11 +19,12 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from .build import build
-from .course import Course
-from .grade import grade_class
-from .report import console, print_summary
+from ..build import build
+from ..course import Course
+from ..grading.batch import grade_class
+from ..terminal import line, make_console, print_summary, progress_bar, shown
 
+SAMPLE_CLASS = Path(__file__).with_name("sample_class.yml")
 TAMPERING = '''\
 # Everything a learner might try to earn points they did not earn.
 import os, socket, torch, numpy as np
@@ -39,65 +41,64 @@ except OSError as error:
 '''
 
 
+def sample_class() -> dict:
+    """learner -> {"about": ..., "answers": {lesson: {exercise: code}}} from sample_class.yml."""
+    return yaml.safe_load(SAMPLE_CLASS.read_text(encoding="utf-8"))
+
+
 def main(*, course_dir: str | None = None) -> int:
+    console = make_console()
     course = Course.find(course_dir)
     console.rule("1. build the course")
     report = build(course)
     console.print(f"built {len(report.lessons)} lessons into notebooks/ and solutions/ in {report.seconds:.0f} s")
     console.rule("2. lay out a sample class")
     demo = lay_out(course, course.root / ".demo")
-    console.print("ada: reference answers | ben: the first known mistake of each lesson | "
-                  "cy: damaged, renamed and empty notebooks | dee: tampers with the grader")
+    console.print("ada: reference answers | " + " | ".join(
+        f"{name}: {learner['about']}" for name, learner in sample_class().items()
+    ) + " | cy: damaged, renamed and empty notebooks | dee: tampers with the grader")
     console.rule("3. grade it: autograder grade --course .demo")
-    outcome = grade_class(course=Course.find(demo), jobs=os.cpu_count() or 1, progress=True)
-    print_summary(outcome, course)
+    outcome = grade_class(course=Course.find(demo), jobs=os.cpu_count() or 1,
+                          progress=lambda total: progress_bar(console, total))  # fmt: skip
+    print_summary(console, outcome)
     console.rule("what ben reads in his feedback")
     for result in outcome.results:
         if result.student == "ben":
             for test in result.tests:
                 if not test.passed:
-                    console.print(f"  {result.assignment} / {test.grade_id}: {test.message}")
+                    console.print(line(f"  {result.assignment} / {test.grade_id}: ", shown(test.message)))
                     break
-    return 0
+    return 1 if outcome.grader_errors else 0
 
 
 def lay_out(course: Course, target: Path) -> Path:
-    """A copy of the course with a sample class in submitted/; returns its folder."""
+    """A copy of the course with the sample class in submitted/; returns its folder."""
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     shutil.copy(course.root / "nbgrader_config.py", target)
     for folder in (course.source, course.release):
         shutil.copytree(folder, target / folder.name)
     lessons = course.lessons
-    mistakes = _first_mistakes(course.root / "tests" / "lessons" / "variants", lessons)
     for lesson in lessons:
         _submit(target, "ada", lesson, course.answered(lesson))
-        if lesson in mistakes:
-            exercise, code = mistakes[lesson]
-            _submit(target, "ben", lesson, course.answered(lesson, {exercise: code}))
-        else:
-            _submit(target, "ben", lesson, nbformat.read(course.release / lesson / f"{lesson}.ipynb", as_version=4))
+    for name, learner in sample_class().items():
+        for lesson in lessons:
+            answers = (learner.get("answers") or {}).get(lesson)
+            if answers == "untouched":
+                _submit(target, name, lesson, nbformat.read(course.release / lesson / f"{lesson}.ipynb", as_version=4))
+            else:
+                _submit(target, name, lesson, course.answered(lesson, answers or {}))
     first, *rest = lessons
     damaged = nbformat.writes(course.answered(first))
     (_folder(target, "cy", first) / f"{first}.ipynb").write_text(damaged[: len(damaged) // 2])
     if rest:
         (_folder(target, "cy", rest[0]) / "Untitled.ipynb").write_text(nbformat.writes(course.answered(rest[0])))
         (_folder(target, "cy", rest[-1]) / f"{rest[-1]}.ipynb").write_bytes(b"")
-    nb = course.answered(first, {grade_id: "raise NotImplementedError()" for grade_id in list(course.exercises(first))[1:]})
+    stubs = {grade_id: "raise NotImplementedError()" for grade_id in list(course.lesson(first).reference_answers())[1:]}
+    nb = course.answered(first, stubs)
     nb.cells.insert(1, nbformat.v4.new_code_cell(TAMPERING))
     _submit(target, "dee", first, nb)
     return target
-
-
-def _first_mistakes(folder: Path, lessons: list[str]) -> dict:
-    mistakes = {}
-    for lesson in lessons:
-        path = folder / f"{lesson}.yml"
-        if path.exists():
-            wrong = [v for v in yaml.safe_load(path.read_text()) or [] if v.get("kind") == "wrong"]
-            if wrong:
-                mistakes[lesson] = (wrong[0]["exercise"], wrong[0]["code"])
-    return mistakes
 
 
 def _folder(course: Path, student: str, lesson: str) -> Path:

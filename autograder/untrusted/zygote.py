@@ -9,12 +9,14 @@ When grading of that notebook ends, every process of that user id is killed and 
 removed, so nothing of one learner is alive or on disk when the next one starts.
 
 Protocol: one JSON object per line on stdin, one reply per line on stdout.
-  {"op": "spawn", "uid": U, "connection": {...}, "limits": {...}, "env": {...}}
-      -> {"pid": P, "home": "/scratch/<random>"}   ("{home}" in env values becomes the home)
+  {"op": "spawn", "uid": U, "connection": {...}, "limits": {...}, "env": {...}, "files": {...}}
+      -> {"pid": P, "home": "/scratch/<random>"}   ("{home}" in strings becomes the home;
+      files, name -> base64, are written read-only into the home before the kernel starts)
   {"op": "poll", "pid": P}  -> {"alive": bool}
   {"op": "reap", "pid": P, "uid": U, "home": "/scratch/N"}  -> {"clean": bool}
 This file must not import the autograder package (it is not visible in the sandbox).
 """
+import base64
 import ctypes
 import json
 import os
@@ -64,6 +66,8 @@ def spawn(request):
     home = "/scratch/" + secrets.token_hex(12)
     os.mkdir(home, 0o700)
     os.chown(home, uid, uid)
+    for name, data in sorted(request.get("files", {}).items()):
+        write_read_only(home, name, base64.b64decode(data), uid)
     pid = os.fork()
     if pid:
         return {"pid": pid, "home": home}
@@ -80,6 +84,21 @@ def spawn(request):
         code = 0
     finally:
         os._exit(code)
+
+
+def write_read_only(home, name, data, uid):
+    """An instructor's file in the learner's home: readable, not writable, by the learner."""
+    parts = [p for p in name.split("/") if p not in ("", ".", "..")]
+    folder = home
+    for part in parts[:-1]:
+        folder = os.path.join(folder, part)
+        if not os.path.isdir(folder):
+            os.mkdir(folder, 0o755)
+            os.chown(folder, uid, uid)  # so that the learner's uid can empty it when reaped
+    path = os.path.join(folder, parts[-1])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def become_learner(request, home):
@@ -184,4 +203,5 @@ def main():
         out.flush()
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""`make hub`: does it start the demo class's hub, print its URL and logins that work, stop on
+Ctrl-C, and does `make hub-clean` remove the demo accounts?
+
+The Makefile's own targets run, with a temporary HUB_ROOT, a free port, accounts named
+`hub-<random>-...` (so a `make hub` someone is running is not touched) and the servers'
+environment the hub test builds (`.hub-env`) instead of a new one.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "deploy" / "hub"))
+import launch  # noqa: E402
+
+LOGIN = re.compile(r"^\s*(instructor|learner)\s+user (\S+)\s+password (\S+)\s*$")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def log_in(url: str, user: str, password: str) -> tuple[int, str]:
+    """POST the hub's login form (with its XSRF token) as a browser would; status and Location."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    form = opener.open(f"{url}/hub/login", timeout=60).read().decode()
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form)[1]
+    data = urllib.parse.urlencode({"username": user, "password": password, "_xsrf": xsrf}).encode()
+    try:
+        response = opener.open(f"{url}/hub/login?next=/hub/home", data=data, timeout=60)
+        return response.status, response.headers.get("Location", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location", "")
+
+
+def _alive(root: Path) -> bool:
+    """Does the process group of the JupyterHub that `make hub` started under `root` still exist?"""
+    pid_file = root / "state" / "jupyterhub.pid"
+    if not pid_file.is_file():
+        return False
+    try:
+        os.killpg(int(pid_file.read_text()), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_docs_name_what_make_hub_makes():
+    """Do the README and docs/hub.md name the accounts, folder and port `make hub` really uses?"""
+    makefile = (REPO / "Makefile").read_text()
+    assert f"HUB_ROOT ?= {launch.DEFAULT_ROOT}" in makefile and "HUB_PORT ?= 8000" in makefile
+    names = launch.demo_names()
+    for doc in (REPO / "README.md", REPO / "docs" / "hub.md"):
+        text = doc.read_text()
+        assert str(launch.DEFAULT_ROOT) in text, doc
+        for name in names["instructors"] + names["learners"]:
+            assert name in text, (doc, name)
+
+
+@pytest.mark.slow
+def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("make hub makes OS accounts: needs root on Linux (CI runs as root)")
+    if shutil.which(launch.PROXY) is None:
+        pytest.skip(f"`{launch.PROXY}` is not installed (.ci/run installs it)")
+    env = launch.build_environment(launch.reusable_environment_dir())
+    root = Path(tempfile.mkdtemp(prefix="make-hub-"))
+    prefix = f"hub-{secrets.token_hex(3)}"
+    extra = f"HUB_ARGS=--prefix {prefix} --env {env}"
+    make = [
+        "make",
+        "--no-print-directory",
+        f"HUB_ROOT={root}",
+        f"HUB_PORT={launch.free_port()}",
+        extra,
+    ]
+    process = subprocess.Popen(
+        [*make, "hub"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output = []
+    try:
+        for line in process.stdout:  # until the hub says it runs, or make ends
+            output.append(line)
+            if line.startswith("Ctrl-C stops the hub"):
+                break
+        said = "".join(output)
+        url = re.search(r"The course hub is running at (http://\S+?)/? ", said)
+        assert url, said[-3000:]
+        logins = {m[2]: (m[1], m[3]) for m in map(LOGIN.match, said.splitlines()) if m}
+        assert sorted(role for role, _ in logins.values()) == [
+            "instructor",
+            "learner",
+            "learner",
+        ], said
+        for user, (_role, password) in logins.items():
+            assert user.startswith(prefix + "-") and pwd.getpwnam(user)
+            status, where = log_in(url[1], user, password)
+            assert status == 302 and "/hub/home" in where, (user, status, where)
+        user, (_role, password) = next(iter(logins.items()))
+        assert log_in(url[1], user, password + "x")[0] == 403
+
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        process.wait(timeout=120)
+        assert not launch._answers(f"{url[1]}/hub/health"), "the hub still answers after Ctrl-C"
+        assert not _alive(root), "JupyterHub's process group outlived Ctrl-C"
+        cleaned = subprocess.run(
+            [*make, "hub-clean"], cwd=REPO, check=False, capture_output=True, text=True, timeout=300
+        )
+        assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+        for user in [*logins, f"{prefix}-grader"]:
+            with pytest.raises(KeyError):
+                pwd.getpwnam(user)
+        assert not root.exists()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if _alive(root):  # the hub runs in a session of its own: end it too
+            os.killpg(int((root / "state" / "jupyterhub.pid").read_text()), signal.SIGKILL)
+        for group in launch.demo_names(prefix).values():
+            for name in group:
+                launch.remove_account(name)
+        shutil.rmtree(root, ignore_errors=True)
