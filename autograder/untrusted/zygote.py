@@ -52,6 +52,10 @@ def preload():
     import torch  # noqa: F401
     import torch.nn  # noqa: F401
     import torch.nn.functional  # noqa: F401
+    import torch.optim
+
+    # The first optimizer a process makes imports torch's compiler stack (seconds): do it once here.
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     import matplotlib.pyplot  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401
     import ipykernel.ipkernel  # noqa: F401
