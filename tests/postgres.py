@@ -67,3 +67,15 @@ def server(database: str = "fleet"):
         subprocess.run(["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "-w", "stop"], check=False, capture_output=True, timeout=300)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def new_database(dsn: str) -> str:
+    """A new, empty database on the server of `dsn`; its URL."""
+    import secrets
+
+    import psycopg
+
+    name = f"fleet_{secrets.token_hex(4)}"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return dsn.rsplit("/", 1)[0] + "/" + name

@@ -56,8 +56,13 @@ def grade_main(*, course: Course, dsn: str, submitted: str | None, assignments: 
 
 
 def collect_results(*, course: Course, dsn: str, wait: bool = True, deadline: float | None = None,
-                    progress: Callable[[int], AbstractContextManager] | None = None) -> batch.Outcome:
-    """Wait for the course's jobs (unless `wait` is False), then write the outputs."""
+                    progress: Callable[[int], AbstractContextManager] | None = None,
+                    only: set[tuple[str, str]] | None = None) -> batch.Outcome:
+    """Wait for the course's jobs (unless `wait` is False), then write the outputs.
+
+    `only` limits the files written to those (learner, lesson)s; grades.json and the CSV are
+    always written whole.
+    """
     started = time.monotonic()
     gradebook.quiet()
     gradebook.use_alembic_api()
@@ -73,14 +78,17 @@ def collect_results(*, course: Course, dsn: str, wait: bool = True, deadline: fl
     final: list[NotebookResult] = []
     with batch.course_lock(course):
         for student, lesson, status, intake, results in rows:
-            for folder in ("autograded_directory", "feedback_directory"):
-                shutil.rmtree(_inside(course.folder(folder), student, lesson), ignore_errors=True)
+            if only is None or (student, lesson) in only:
+                for folder in ("autograded_directory", "feedback_directory"):
+                    shutil.rmtree(_inside(course.folder(folder), student, lesson), ignore_errors=True)
             for data in [*intake, *(results or [])]:
                 result = result_of(data)
                 if result.grader_error:
                     result.max_score = max_scores.get((result.assignment, result.notebook), 0.0)
                 final.append(result)
         for student, lesson, folder, path, content in files:
+            if only is not None and (student, lesson) not in only:
+                continue
             target = _inside(course.folder(f"{folder}_directory"), student, lesson, *PurePosixPath(path).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)

@@ -57,6 +57,17 @@ class QueueError(AutograderError):
     """The queue's database cannot be reached or used."""
 
 
+def worker_connections(jobs: int) -> int:
+    """The most connections `autograder worker --jobs N` opens: its pool, procrastinate's LISTEN
+    connection, and one per grading process (nbgrader opens one gradebook at a time)."""
+    return POOL_SIZE + 1 + max(1, jobs)
+
+
+def command_connections() -> int:
+    """The most connections enqueue, collect-results or serve opens at once."""
+    return POOL_SIZE + 1
+
+
 def connect(dsn: str) -> psycopg.Connection:
     """A plain connection for one short piece of work (schema, status queries)."""
     try:
