@@ -30,6 +30,7 @@ from nbformat.v4 import new_code_cell
 
 import postgres
 from conftest import REPO, answered, copy_course, lessons, release_notebook, submit
+from test_release_workflow import learners, workspace  # noqa: F401  (fixtures: real OS users, a shared folder)
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -338,3 +339,104 @@ def test_two_machines_grade_a_class_exactly_once_through_a_killed_worker_and_enq
     bound = 2 * worker_connections(1) + command_connections()
     print(f"peak connections {sampler.peak} (bound {bound}, {sampler.samples} samples)")
     assert sampler.samples > 100 and 0 < sampler.peak <= bound < postgres.MAX_CONNECTIONS
+
+
+def test_a_machine_whose_course_differs_refuses_the_job_and_keeps_no_grade(tmp_path, dsn):
+    """A worker with other tests must give a grader error, never a grade; the job may be queued again."""
+    db_url = dsn.replace("postgresql://", "postgresql+psycopg://")
+    course = copy_course(tmp_path / "instructor")
+    configure(course, db_url)
+    submit(course, "ada", FIRST, answered(FIRST))
+    assert "queued 1 job(s)" in run(["enqueue", "--queue", dsn], course).stdout
+    stale = machine(tmp_path, "stale", course)
+    source = stale / "source" / FIRST / f"{FIRST}.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    test_cell.metadata["nbgrader"]["points"] = test_cell.metadata["nbgrader"]["points"] + 1  # other marks
+    nbformat.write(nb, source)
+    worker = start(["worker", "--queue", dsn, "--jobs", "1", "--name", "stale"], stale, tmp_path / "stale.log")
+    try:
+        collected = run(["collect-results", "--queue", dsn], course, ok=(1,))
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        assert worker.wait(timeout=WAIT) == 0, (tmp_path / "stale.log").read_text()[-3000:]
+    entry = json.loads((course / "grades.json").read_text())["submissions"][0]
+    assert (entry["student"], entry["status"], entry["score"]) == ("ada", "ungradable", 0.0)
+    assert "error on its side" in entry["reason"]
+    assert f"source/{FIRST} differs" in " ".join(collected.stdout.split()), collected.stdout
+    assert gradebook_rows(db_url) == [], "no grade is kept from a machine with other tests"
+    assert not (course / "autograded" / "ada").exists()
+    assert "queued 1 job(s)" in run(["enqueue", "--queue", dsn], course).stdout, "a grader error may be retried"
+
+
+def test_a_queue_without_a_shared_gradebook_is_refused_before_anything_is_queued(tmp_path, dsn):
+    course = copy_course(tmp_path / "instructor")  # the default: a gradebook.db of its own
+    submit(course, "ada", FIRST, answered(FIRST))
+    refused = run(["enqueue", "--queue", dsn], course, ok=(2,))
+    assert "a grading fleet needs a gradebook every machine can reach" in refused.stderr
+    assert query(dsn, "SELECT count(*) FROM autograder_submissions", before_schema=[(0,)]) == [(0,)]
+
+
+def test_grade_on_submit_feedback_is_fetchable_minutes_after_a_learner_submits(tmp_path, dsn, workspace, learners):
+    """A learner (a real OS user) submits through nbgrader's exchange; `autograder serve` and one
+    worker grade it; the learner's `nbgrader fetch_feedback` finds the page with their score."""
+    from test_release_workflow import (NBGRADER, Instructor, _learner_env, course_id, feedback_scores, fill,
+                                       known_mistake, points_of_tests, reference_answers, write_user_config)
+
+    from autograder.course import Course, use_alembic_api
+    from autograder.grading import gradebook
+
+    db_url = dsn.replace("postgresql://", "postgresql+psycopg://")
+    course = copy_course(tmp_path / "course")
+    configure(course, db_url)
+    instructor = Instructor(tmp_path / "instructor-home", course)
+    exchange = workspace / "exchange"
+    exchange.mkdir()
+    exchange.chmod(0o777)
+    write_user_config(instructor.home, {"Exchange.root": str(exchange)})
+    learner = learners[0]
+    write_user_config(learner.home, {"Exchange.root": str(exchange), "CourseDirectory.course_id": course_id()})
+    for path in [learner.home / ".jupyter", *(learner.home / ".jupyter").iterdir()]:
+        os.chown(path, learner.uid, learner.gid)
+    use_alembic_api()
+    gradebook.prepare(Course.find(course), [FIRST], [])  # what `autograder build` registers
+    instructor.nbgrader("release_assignment", FIRST)
+
+    env = {**_env(), "HOME": str(instructor.home)}  # the instructor's Jupyter config names the exchange
+    logs = {name: tmp_path / f"{name}.log" for name in ("worker", "serve")}
+    processes = []
+    for name, argv in (("worker", ["worker", "--queue", dsn, "--jobs", "1"]),
+                       ("serve", ["serve", "--queue", dsn, "--poll", "1"])):
+        with open(logs[name], "w") as out:
+            processes.append(subprocess.Popen([AUTOGRADER, "--course", str(course), *argv], stdout=out,
+                                              stderr=subprocess.STDOUT, env=env, start_new_session=True))
+    try:
+        mistake = known_mistake(FIRST)
+        learner.nbgrader("fetch_assignment", FIRST)
+        answers = {**reference_answers(course, FIRST), mistake.exercise: mistake.code}
+        learner.save(FIRST, fill(nbformat.read(learner.notebook(FIRST), as_version=4), answers))
+        learner.submit(FIRST)
+        submitted = time.monotonic()
+        page = learner.home / FIRST / "feedback" / learner.submitted_at[FIRST][0] / f"{FIRST}.html"
+
+        def fetched() -> bool:
+            """The learner's fetch_feedback; it fails while nothing has been released."""
+            subprocess.run(["setpriv", f"--reuid={learner.uid}", f"--regid={learner.gid}", "--init-groups", NBGRADER,
+                            "fetch_feedback", FIRST], cwd=learner.home, env=_learner_env(learner.home),
+                           capture_output=True, timeout=WAIT, check=False)
+            return page.is_file()
+
+        seconds = until(fetched, "the learner fetched their feedback", processes)
+        print(f"submit to fetchable feedback: {seconds:.1f} s (time.monotonic() - submitted = "
+              f"{time.monotonic() - submitted:.1f} s)")
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        codes = [process.wait(timeout=WAIT) for process in processes]
+    assert codes == [0, 0], {name: log.read_text()[-3000:] for name, log in logs.items()}
+    points = points_of_tests(course, FIRST)
+    (score, top), per_test = feedback_scores(page)
+    assert (score, top) == (sum(points.values()) - points[mistake.test], sum(points.values()))
+    assert per_test[mistake.test] == (0.0, points[mistake.test])
+    assert page.stat().st_uid == learner.uid
+    assert (course / "feedback" / learner.name / FIRST / f"{FIRST}.html").is_file()
