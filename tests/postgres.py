@@ -1,8 +1,9 @@
-"""A real PostgreSQL server for a test: Debian's binaries, a throwaway cluster, a free loopback port.
+"""A real PostgreSQL server for a test: Debian's binaries, a throwaway cluster, a loopback port.
 
 initdb refuses to run as root, so the cluster belongs to the `postgres` user (Debian's package
 creates it) and every server command runs as that user.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,20 +53,55 @@ def server(database: str = "fleet"):
     data, port = folder / "data", free_port()
 
     def as_postgres(*argv: str) -> subprocess.CompletedProcess:
-        done = subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=False, capture_output=True, text=True,
-                              cwd=folder, timeout=300)
+        done = subprocess.run(
+            ["runuser", "-u", "postgres", "--", *argv],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            timeout=300,
+        )
         assert done.returncode == 0, f"{argv[0]} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}"
         return done
 
-    as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections={MAX_CONNECTIONS} -c fsync=off"
-    as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
+    as_postgres(
+        str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"
+    )
+    options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
+               f"-c max_connections={MAX_CONNECTIONS} -c fsync=off")
+    as_postgres(
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(folder / "log"),
+        "-w",
+        "start",
+    )
     try:
         as_postgres(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), database)
         yield f"postgresql://postgres@127.0.0.1:{port}/{database}"
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "-w", "stop"], check=False, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+            check=False,
+            capture_output=True,
+            timeout=300,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 

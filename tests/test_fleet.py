@@ -1,5 +1,5 @@
-"""Does a fleet of grading machines on one PostgreSQL queue grade a class exactly as one machine does,
-even when a machine dies mid-job and the enqueuer is killed?
+"""Does a fleet of machines on one PostgreSQL queue grade a class exactly as one machine does, even
+when a machine dies mid-job and the enqueuer is killed?
 
 One real PostgreSQL server (Debian's, started for the test on a free loopback port). Two worker
 "machines": separate process groups, each with its own private copy of the course and its own
@@ -9,6 +9,7 @@ the slow job runs, its machine's whole process group gets SIGKILL: its sandbox m
 seconds and the job must be graded by the other machine. A single-machine `autograder grade` of
 the same class (SQLite gradebook) is the reference.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,14 +24,13 @@ import time
 from pathlib import Path
 
 import nbformat
+import postgres
 import psutil
 import pytest
 import yaml
-from nbformat.v4 import new_code_cell
-
-import postgres
 from conftest import REPO, answered, copy_course, lessons, release_notebook, submit
-from test_release_workflow import learners, workspace  # noqa: F401  (fixtures: real OS users, a shared folder)
+from nbformat.v4 import new_code_cell
+from test_release_workflow import learners, workspace  # noqa: F401  (fixtures: OS users, a folder)
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -45,8 +45,11 @@ EXPORTER = "autograder.grading.export.SafeCsvExportPlugin"
 
 
 def _wrong(lesson: str) -> dict[str, str]:
-    variant = next(v for v in yaml.safe_load((REPO / "tests/lessons/variants" / f"{lesson}.yml").read_text())
-                   if v["kind"] == "wrong")
+    variant = next(
+        v
+        for v in yaml.safe_load((REPO / "tests/lessons/variants" / f"{lesson}.yml").read_text())
+        if v["kind"] == "wrong"
+    )
     return {variant["exercise"]: variant["code"]}
 
 
@@ -58,7 +61,9 @@ def _with_cell(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
 
 def lay_out_class(course: Path) -> dict[tuple[str, str], str]:
     """About a dozen submissions; returns (learner, lesson) -> what it is."""
-    tamper = "import torch\ntorch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True"
+    tamper = (
+        "import torch\ntorch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True"
+    )
     cases = {
         ("ada", FIRST): ("right", answered(FIRST)),
         ("ben", FIRST): ("untouched", release_notebook(FIRST)),
@@ -104,14 +109,26 @@ def set_due_dates(course: Path) -> None:
 
 
 def run(argv: list[str], course: Path, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
-    done = subprocess.run([AUTOGRADER, "--course", str(course), *argv], capture_output=True, text=True,
-                          env=_env(), timeout=WAIT)
-    assert done.returncode in ok, f"autograder {' '.join(argv)}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    done = subprocess.run(  # noqa: PLW1510  (the exit status is asserted below)
+        [AUTOGRADER, "--course", str(course), *argv],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=WAIT,
+    )
+    assert done.returncode in ok, (
+        f"autograder {' '.join(argv)}: exit {done.returncode}\n"
+        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "NBGRADER", "AUTOGRADER"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTER", "NBGRADER", "AUTOGRADER"))
+    }
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
 
@@ -119,8 +136,13 @@ def _env() -> dict:
 def start(argv: list[str], course: Path, log: Path) -> subprocess.Popen:
     """A command in its own process group (a "machine"), output to `log`."""
     with open(log, "w") as out:
-        return subprocess.Popen([AUTOGRADER, "--course", str(course), *argv], stdout=out, stderr=subprocess.STDOUT,
-                                env=_env(), start_new_session=True)
+        return subprocess.Popen(
+            [AUTOGRADER, "--course", str(course), *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+            start_new_session=True,
+        )
 
 
 def until(condition, what: str, processes: list[subprocess.Popen] = ()) -> float:
@@ -128,7 +150,9 @@ def until(condition, what: str, processes: list[subprocess.Popen] = ()) -> float
     started = time.monotonic()
     while not condition():
         for process in processes:
-            assert process.poll() is None, f"{process.args[3:5]} ended (exit {process.returncode}) before {what}"
+            assert process.poll() is None, (
+                f"{process.args[3:5]} ended (exit {process.returncode}) before {what}"
+            )
         assert time.monotonic() - started < WAIT, f"never happened: {what}"
         time.sleep(0.1)
     return time.monotonic() - started
@@ -160,8 +184,10 @@ class ConnectionSampler(threading.Thread):
 
         with psycopg.connect(self.dsn, autocommit=True) as connection:
             while not self._done.is_set():
-                count = connection.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                           "AND pid <> pg_backend_pid()").fetchone()[0]
+                count = connection.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                ).fetchone()[0]
                 self.peak, self.samples = max(self.peak, count), self.samples + 1
                 self._done.wait(0.05)
 
@@ -178,8 +204,11 @@ def gradebook_rows(db_url: str) -> list[tuple[str, str, float, float]]:
 
     use_alembic_api()
     with Gradebook(db_url) as gb:
-        return sorted((s.student.id, a.name, float(s.score), float(s.late_submission_penalty))
-                      for a in gb.assignments for s in a.submissions)
+        return sorted(
+            (s.student.id, a.name, float(s.score), float(s.late_submission_penalty))
+            for a in gb.assignments
+            for s in a.submissions
+        )
 
 
 def csv_rows(path: Path) -> list[dict]:
@@ -227,7 +256,9 @@ def gone(processes: list[psutil.Process]) -> bool:
     return not any(alive(p) for p in processes)
 
 
-def test_two_machines_grade_a_class_exactly_once_through_a_killed_worker_and_enqueuer(tmp_path, dsn):
+def test_two_machines_grade_a_class_exactly_once_through_a_killed_worker_and_enqueuer(
+    tmp_path, dsn
+):
     db_url = dsn.replace("postgresql://", "postgresql+psycopg://")
 
     # --- the reference: one machine, SQLite, the same class
@@ -250,16 +281,41 @@ def test_two_machines_grade_a_class_exactly_once_through_a_killed_worker_and_enq
     workers = {}
     for name in ("m1", "m2"):
         checkout = machine(tmp_path, name, course)
-        workers[name] = start(["worker", "--queue", dsn, "--jobs", "1", "--name", name, "--scratch",
-                               str(tmp_path / name / "scratch"), "--heartbeat", "2",
-                               "--stalled-after", str(STALLED_AFTER)], checkout, logs / f"{name}.log")
+        workers[name] = start(
+            [
+                "worker",
+                "--queue",
+                dsn,
+                "--jobs",
+                "1",
+                "--name",
+                name,
+                "--scratch",
+                str(tmp_path / name / "scratch"),
+                "--heartbeat",
+                "2",
+                "--stalled-after",
+                str(STALLED_AFTER),
+            ],
+            checkout,
+            logs / f"{name}.log",
+        )
     try:
         enqueuer = start(["grade", "--queue", dsn], course, logs / "enqueuer.log")
         rows = len(kinds)
-        until(lambda: query(dsn, "SELECT count(*) FROM autograder_submissions", before_schema=[(0,)])[0][0] == rows,
-              "all rows queued",
-              [enqueuer, *workers.values()])
-        os.killpg(enqueuer.pid, signal.SIGKILL)  # killed after enqueuing, while it waits for results
+        until(
+            lambda: (
+                query(dsn, "SELECT count(*) FROM autograder_submissions", before_schema=[(0,)])[0][
+                    0
+                ]
+                == rows
+            ),
+            "all rows queued",
+            [enqueuer, *workers.values()],
+        )
+        os.killpg(
+            enqueuer.pid, signal.SIGKILL
+        )  # killed after enqueuing, while it waits for results
         enqueuer.wait()
 
         again = run(["enqueue", "--queue", dsn], course)
@@ -269,8 +325,13 @@ def test_two_machines_grade_a_class_exactly_once_through_a_killed_worker_and_enq
 
         # --- the slow job is running on one machine: kill that machine's whole process group
         def slow_attempt():
-            found = query(dsn, "SELECT a.worker FROM autograder_attempts a JOIN procrastinate_jobs j "
-                               "ON j.id = a.job_id WHERE j.args -> 'payload' ->> 'student' = %s", SLOW, before_schema=[])
+            found = query(
+                dsn,
+                "SELECT a.worker FROM autograder_attempts a JOIN procrastinate_jobs j "
+                "ON j.id = a.job_id WHERE j.args -> 'payload' ->> 'student' = %s",
+                SLOW,
+                before_schema=[],
+            )
             return found[0][0] if found else None
 
         until(lambda: slow_attempt() is not None, "the slow job started", list(workers.values()))
@@ -302,7 +363,9 @@ def test_two_machines_grade_a_class_exactly_once_through_a_killed_worker_and_enq
     assert graded == expected, "the fleet's grades.json equals the single machine's"
     by_key = {(s["student"], s["assignment"]): s for s in graded["submissions"]}
     assert by_key[("ada", FIRST)]["score"] == by_key[("ada", FIRST)]["max_score"] > 0
-    assert by_key[(SLOW, FIRST)]["score"] == by_key[(SLOW, FIRST)]["max_score"], "the slow job was graded in full"
+    assert by_key[(SLOW, FIRST)]["score"] == by_key[(SLOW, FIRST)]["max_score"], (
+        "the slow job was graded in full"
+    )
     assert by_key[("eve", FIRST)]["score"] == 0, "tampering earns nothing"
     assert by_key[("cy", FIRST)]["status"] == "ungradable"
 
@@ -311,27 +374,49 @@ def test_two_machines_grade_a_class_exactly_once_through_a_killed_worker_and_enq
     assert len({(s, a) for s, a, *_ in fleet_book}) == len(fleet_book)
     assert fleet_book == gradebook_rows(f"sqlite:///{reference / 'gradebook.db'}")
     penalties = {(s, a): p for s, a, _score, p in fleet_book}
-    assert penalties[(LATE, SECOND)] > 0 and penalties[("kim", FIRST)] == 0, "nbgrader's late penalty applied"
+    assert penalties[(LATE, SECOND)] > 0 and penalties[("kim", FIRST)] == 0, (
+        "nbgrader's late penalty applied"
+    )
 
     # === grades.csv: nbgrader export from PostgreSQL, and the single machine's CSV
     export = tmp_path / "export.csv"
-    subprocess.run([str(BIN / "nbgrader"), "export", f"--exporter={EXPORTER}", "--to", str(export)], cwd=course,
-                   env=_env(), check=True, capture_output=True, timeout=WAIT)
+    subprocess.run(
+        [str(BIN / "nbgrader"), "export", f"--exporter={EXPORTER}", "--to", str(export)],
+        cwd=course,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        timeout=WAIT,
+    )
     assert (course / "grades.csv").read_text() == export.read_text()
     assert csv_rows(course / "grades.csv") == csv_rows(reference / "grades.csv")
 
     # === autograded notebooks and feedback on the instructor's machine, as a local run writes them
     for folder in ("autograded", "feedback"):
-        ours = sorted(p.relative_to(course / folder) for p in (course / folder).rglob("*") if p.is_file())
-        theirs = sorted(p.relative_to(reference / folder) for p in (reference / folder).rglob("*") if p.is_file())
+        ours = sorted(
+            p.relative_to(course / folder) for p in (course / folder).rglob("*") if p.is_file()
+        )
+        theirs = sorted(
+            p.relative_to(reference / folder)
+            for p in (reference / folder).rglob("*")
+            if p.is_file()
+        )
         assert ours == theirs, folder
 
     # === the slow job ran on both machines, the survivor's result counts; nothing left running
-    attempts = query(dsn, "SELECT a.worker FROM autograder_attempts a JOIN procrastinate_jobs j ON j.id = a.job_id "
-                          "WHERE j.args -> 'payload' ->> 'student' = %s ORDER BY a.started_at", SLOW)
+    attempts = query(
+        dsn,
+        "SELECT a.worker FROM autograder_attempts a JOIN procrastinate_jobs j ON j.id = a.job_id "
+        "WHERE j.args -> 'payload' ->> 'student' = %s ORDER BY a.started_at",
+        SLOW,
+    )
     assert [w for (w,) in attempts] == [victim, survivor]
-    assert query(dsn, "SELECT graded_by FROM autograder_submissions WHERE student = %s", SLOW) == [(survivor,)]
-    assert query(dsn, "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')") == [(0,)]
+    assert query(dsn, "SELECT graded_by FROM autograder_submissions WHERE student = %s", SLOW) == [
+        (survivor,)
+    ]
+    assert query(
+        dsn, "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+    ) == [(0,)]
 
     # === connections stayed within the documented bound
     from autograder.fleet.database import command_connections, worker_connections
@@ -342,7 +427,7 @@ def test_two_machines_grade_a_class_exactly_once_through_a_killed_worker_and_enq
 
 
 def test_a_machine_whose_course_differs_refuses_the_job_and_keeps_no_grade(tmp_path, dsn):
-    """A worker with other tests must give a grader error, never a grade; the job may be queued again."""
+    """A worker with other tests gives a grader error, never a grade; the job can be queued again"""
     db_url = dsn.replace("postgresql://", "postgresql+psycopg://")
     course = copy_course(tmp_path / "instructor")
     configure(course, db_url)
@@ -352,9 +437,13 @@ def test_a_machine_whose_course_differs_refuses_the_job_and_keeps_no_grade(tmp_p
     source = stale / "source" / FIRST / f"{FIRST}.ipynb"
     nb = nbformat.read(source, as_version=4)
     test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
-    test_cell.metadata["nbgrader"]["points"] = test_cell.metadata["nbgrader"]["points"] + 1  # other marks
+    test_cell.metadata["nbgrader"]["points"] = (
+        test_cell.metadata["nbgrader"]["points"] + 1
+    )  # other marks
     nbformat.write(nb, source)
-    worker = start(["worker", "--queue", dsn, "--jobs", "1", "--name", "stale"], stale, tmp_path / "stale.log")
+    worker = start(
+        ["worker", "--queue", dsn, "--jobs", "1", "--name", "stale"], stale, tmp_path / "stale.log"
+    )
     try:
         collected = run(["collect-results", "--queue", dsn], course, ok=(1,))
     finally:
@@ -366,7 +455,9 @@ def test_a_machine_whose_course_differs_refuses_the_job_and_keeps_no_grade(tmp_p
     assert f"source/{FIRST} differs" in " ".join(collected.stdout.split()), collected.stdout
     assert gradebook_rows(db_url) == [], "no grade is kept from a machine with other tests"
     assert not (course / "autograded" / "ada").exists()
-    assert "queued 1 job(s)" in run(["enqueue", "--queue", dsn], course).stdout, "a grader error may be retried"
+    assert "queued 1 job(s)" in run(["enqueue", "--queue", dsn], course).stdout, (
+        "a grader error may be retried"
+    )
 
 
 def test_a_queue_without_a_shared_gradebook_is_refused_before_anything_is_queued(tmp_path, dsn):
@@ -377,11 +468,23 @@ def test_a_queue_without_a_shared_gradebook_is_refused_before_anything_is_queued
     assert query(dsn, "SELECT count(*) FROM autograder_submissions", before_schema=[(0,)]) == [(0,)]
 
 
-def test_grade_on_submit_feedback_is_fetchable_minutes_after_a_learner_submits(tmp_path, dsn, workspace, learners):
+def test_grade_on_submit_feedback_is_fetchable_minutes_after_a_learner_submits(
+    tmp_path, dsn, workspace, learners  # noqa: F811  (the release workflow's fixtures)
+):
     """A learner (a real OS user) submits through nbgrader's exchange; `autograder serve` and one
     worker grade it; the learner's `nbgrader fetch_feedback` finds the page with their score."""
-    from test_release_workflow import (NBGRADER, Instructor, _learner_env, course_id, feedback_scores, fill,
-                                       known_mistake, points_of_tests, reference_answers, write_user_config)
+    from test_release_workflow import (
+        NBGRADER,
+        Instructor,
+        _learner_env,
+        course_id,
+        feedback_scores,
+        fill,
+        known_mistake,
+        points_of_tests,
+        reference_answers,
+        write_user_config,
+    )
 
     from autograder.course import Course, use_alembic_api
     from autograder.grading import gradebook
@@ -395,21 +498,35 @@ def test_grade_on_submit_feedback_is_fetchable_minutes_after_a_learner_submits(t
     exchange.chmod(0o777)
     write_user_config(instructor.home, {"Exchange.root": str(exchange)})
     learner = learners[0]
-    write_user_config(learner.home, {"Exchange.root": str(exchange), "CourseDirectory.course_id": course_id()})
+    write_user_config(
+        learner.home, {"Exchange.root": str(exchange), "CourseDirectory.course_id": course_id()}
+    )
     for path in [learner.home / ".jupyter", *(learner.home / ".jupyter").iterdir()]:
         os.chown(path, learner.uid, learner.gid)
     use_alembic_api()
     gradebook.prepare(Course.find(course), [FIRST], [])  # what `autograder build` registers
     instructor.nbgrader("release_assignment", FIRST)
 
-    env = {**_env(), "HOME": str(instructor.home)}  # the instructor's Jupyter config names the exchange
+    env = {
+        **_env(),
+        "HOME": str(instructor.home),
+    }  # the instructor's Jupyter config names the exchange
     logs = {name: tmp_path / f"{name}.log" for name in ("worker", "serve")}
     processes = []
-    for name, argv in (("worker", ["worker", "--queue", dsn, "--jobs", "1"]),
-                       ("serve", ["serve", "--queue", dsn, "--poll", "1"])):
+    for name, argv in (
+        ("worker", ["worker", "--queue", dsn, "--jobs", "1"]),
+        ("serve", ["serve", "--queue", dsn, "--poll", "1"]),
+    ):
         with open(logs[name], "w") as out:
-            processes.append(subprocess.Popen([AUTOGRADER, "--course", str(course), *argv], stdout=out,
-                                              stderr=subprocess.STDOUT, env=env, start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    [AUTOGRADER, "--course", str(course), *argv],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
     try:
         mistake = known_mistake(FIRST)
         learner.nbgrader("fetch_assignment", FIRST)
@@ -421,14 +538,29 @@ def test_grade_on_submit_feedback_is_fetchable_minutes_after_a_learner_submits(t
 
         def fetched() -> bool:
             """The learner's fetch_feedback; it fails while nothing has been released."""
-            subprocess.run(["setpriv", f"--reuid={learner.uid}", f"--regid={learner.gid}", "--init-groups", NBGRADER,
-                            "fetch_feedback", FIRST], cwd=learner.home, env=_learner_env(learner.home),
-                           capture_output=True, timeout=WAIT, check=False)
+            subprocess.run(
+                [
+                    "setpriv",
+                    f"--reuid={learner.uid}",
+                    f"--regid={learner.gid}",
+                    "--init-groups",
+                    NBGRADER,
+                    "fetch_feedback",
+                    FIRST,
+                ],
+                cwd=learner.home,
+                env=_learner_env(learner.home),
+                capture_output=True,
+                timeout=WAIT,
+                check=False,
+            )
             return page.is_file()
 
         seconds = until(fetched, "the learner fetched their feedback", processes)
-        print(f"submit to fetchable feedback: {seconds:.1f} s (time.monotonic() - submitted = "
-              f"{time.monotonic() - submitted:.1f} s)")
+        print(
+            f"submit to fetchable feedback: {seconds:.1f} s (time.monotonic() - submitted = "
+            f"{time.monotonic() - submitted:.1f} s)"
+        )
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)

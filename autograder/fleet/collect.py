@@ -38,13 +38,22 @@ def main(*, course: Course, dsn: str, wait: bool = True, verbose: bool = False) 
     from ..terminal import make_console, print_summary, progress_bar
 
     console = make_console()
-    outcome = collect_results(course=course, dsn=dsn, wait=wait, progress=lambda n: progress_bar(console, n))
+    outcome = collect_results(
+        course=course, dsn=dsn, wait=wait, progress=lambda n: progress_bar(console, n)
+    )
     print_summary(console, outcome, verbose=verbose)
     return 1 if outcome.grader_errors else 0
 
 
-def grade_main(*, course: Course, dsn: str, submitted: str | None, assignments: list[str] | None,
-               students: list[str] | None, verbose: bool = False) -> int:
+def grade_main(
+    *,
+    course: Course,
+    dsn: str,
+    submitted: str | None,
+    assignments: list[str] | None,
+    students: list[str] | None,
+    verbose: bool = False,
+) -> int:
     """`autograder grade --queue`: enqueue the class, then collect once the fleet has graded it."""
     from ..terminal import make_console
     from .enqueue import enqueue_class, report
@@ -55,9 +64,15 @@ def grade_main(*, course: Course, dsn: str, submitted: str | None, assignments: 
     return main(course=course, dsn=dsn, wait=True, verbose=verbose)
 
 
-def collect_results(*, course: Course, dsn: str, wait: bool = True, deadline: float | None = None,
-                    progress: Callable[[int], AbstractContextManager] | None = None,
-                    only: set[tuple[str, str]] | None = None) -> batch.Outcome:
+def collect_results(
+    *,
+    course: Course,
+    dsn: str,
+    wait: bool = True,
+    deadline: float | None = None,
+    progress: Callable[[int], AbstractContextManager] | None = None,
+    only: set[tuple[str, str]] | None = None,
+) -> batch.Outcome:
     """Wait for the course's jobs (unless `wait` is False), then write the outputs.
 
     `only` limits the files written to those (learner, lesson)s; grades.json and the CSV are
@@ -80,7 +95,9 @@ def collect_results(*, course: Course, dsn: str, wait: bool = True, deadline: fl
         for student, lesson, status, intake, results in rows:
             if only is None or (student, lesson) in only:
                 for folder in ("autograded_directory", "feedback_directory"):
-                    shutil.rmtree(_inside(course.folder(folder), student, lesson), ignore_errors=True)
+                    shutil.rmtree(
+                        _inside(course.folder(folder), student, lesson), ignore_errors=True
+                    )
             for data in [*intake, *(results or [])]:
                 result = result_of(data)
                 if result.grader_error:
@@ -89,7 +106,9 @@ def collect_results(*, course: Course, dsn: str, wait: bool = True, deadline: fl
         for student, lesson, folder, path, content in files:
             if only is not None and (student, lesson) not in only:
                 continue
-            target = _inside(course.folder(f"{folder}_directory"), student, lesson, *PurePosixPath(path).parts)
+            target = _inside(
+                course.folder(f"{folder}_directory"), student, lesson, *PurePosixPath(path).parts
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
         paths = batch.write_outputs(course, final, partial=False)
@@ -112,24 +131,35 @@ def _wait(connection, course: Course, course_id: str, deadline: float | None, pr
             if not queued:
                 return
             if deadline is not None and time.monotonic() > deadline:
-                raise AutograderError(f"{queued} job(s) still waiting or running; is a worker running?")
+                raise AutograderError(
+                    f"{queued} job(s) still waiting or running; is a worker running?"
+                )
             time.sleep(POLL)
 
 
 def _fail_dead_jobs(connection, course: Course, course_id: str) -> None:
     """Rows whose job ended without results (the task itself failed) become grader errors."""
-    for student, lesson, status, notebooks in connection.execute(DEAD, (course_id, list(FAILED))).fetchall():
+    for student, lesson, status, notebooks in connection.execute(
+        DEAD, (course_id, list(FAILED))
+    ).fetchall():
         detail = f"the grading job ended as {status} without a result; see the worker's log"
-        results = [NotebookResult(student, lesson, notebook, UNGRADABLE, GRADER_ERROR, 0.0, 0.0, [], [],
-                                  detail, grader_error=True) for notebook in notebooks or [""]]  # fmt: skip
+        results = [
+            NotebookResult(student, lesson, notebook, UNGRADABLE, GRADER_ERROR, 0.0, 0.0, [], [],
+                           detail, grader_error=True)
+            for notebook in notebooks or [""]
+        ]  # fmt: skip
         gradebook.forget(course, student, lesson)
-        connection.execute(MARK_FAILED, (Jsonb([result_json(r) for r in results]), course_id, student, lesson))
+        connection.execute(
+            MARK_FAILED, (Jsonb([result_json(r) for r in results]), course_id, student, lesson)
+        )
 
 
 def _inside(base: Path, *parts: str) -> Path:
     """base/parts, refusing names that would leave `base` (they come from the database)."""
     if any(part in ("", ".", "..") or "/" in part or "\0" in part for part in parts):
-        raise AutograderError(f"the queue's database holds a path that is not a plain name: {parts!r}")
+        raise AutograderError(
+            f"the queue's database holds a path that is not a plain name: {parts!r}"
+        )
     return base.joinpath(*parts)
 
 

@@ -1,4 +1,4 @@
-"""The fleet's PostgreSQL database: the queue's schema (procrastinate's and ours) and its connections.
+"""The fleet's PostgreSQL database: the queue's schema (procrastinate's and ours), its connections.
 
 Connections are bounded by design: every process of the fleet opens a small pool
 (`POOL_SIZE`), procrastinate's worker one more connection for LISTEN, and each grading

@@ -41,8 +41,14 @@ class Enqueued:
         return sum(1 for value in self.outcome.values() if value == what)
 
 
-def main(*, course: Course, dsn: str, submitted: str | None, assignments: list[str] | None,
-         students: list[str] | None) -> int:
+def main(
+    *,
+    course: Course,
+    dsn: str,
+    submitted: str | None,
+    assignments: list[str] | None,
+    students: list[str] | None,
+) -> int:
     """`autograder enqueue`: queue the class and say what was queued, refused and ungradable."""
     from ..terminal import make_console
 
@@ -54,7 +60,8 @@ def main(*, course: Course, dsn: str, submitted: str | None, assignments: list[s
 
 def report(console, done: Enqueued) -> None:
     console.print(f"queued {done.count(QUEUED)} job(s) for course {done.course_id}; "
-                  f"{done.count(DUPLICATE)} {DUPLICATE}; {len(done.ungradable)} notebook(s) ungradable "
+                  f"{done.count(DUPLICATE)} {DUPLICATE}; "
+                  f"{len(done.ungradable)} notebook(s) ungradable "
                   "(reasons in grades.json after collect-results)")  # fmt: skip
 
 
@@ -63,8 +70,14 @@ def queue_name(course_id: str) -> str:
     return f"autograder:{course_id}"[:128]
 
 
-def enqueue_class(*, course: Course, dsn: str, submitted: Path | None = None,
-                  assignments: list[str] | None = None, students: list[str] | None = None) -> Enqueued:
+def enqueue_class(
+    *,
+    course: Course,
+    dsn: str,
+    submitted: Path | None = None,
+    assignments: list[str] | None = None,
+    students: list[str] | None = None,
+) -> Enqueued:
     """Take the class in and queue its gradable (learner, lesson)s; see the module docstring."""
     gradebook.quiet()
     gradebook.use_alembic_api()
@@ -72,7 +85,10 @@ def enqueue_class(*, course: Course, dsn: str, submitted: Path | None = None,
     ensure_schema(dsn)
     submitted = (submitted or course.folder("submitted_directory")).resolve()
     course_id = course.coursedir.course_id
-    with batch.course_lock(course), tempfile.TemporaryDirectory(prefix="autograder-enqueue-") as tmp:
+    with (
+        batch.course_lock(course),
+        tempfile.TemporaryDirectory(prefix="autograder-enqueue-") as tmp,
+    ):
         submissions = batch.take_in(course, submitted, assignments=assignments, students=students)
         staging = Path(tmp)
         stage(submissions, staging)
@@ -87,8 +103,9 @@ def enqueue_class(*, course: Course, dsn: str, submitted: Path | None = None,
             if job.lesson not in fingerprints:
                 fingerprints[job.lesson] = gradebook.source_fingerprint(course, job.lesson)
             folder = staging / job.student / job.lesson
-            rows[(job.student, job.lesson)]["payload"] = payloads.build(course_id, job, folder,
-                                                                        fingerprints[job.lesson])
+            rows[(job.student, job.lesson)]["payload"] = payloads.build(
+                course_id, job, folder, fingerprints[job.lesson]
+            )
         done = Enqueued(course_id)
         done.ungradable = [r for row in rows.values() for r in row["intake"]]
         asyncio.run(_write(dsn, course_id, rows, done))
@@ -105,17 +122,23 @@ async def _write(dsn: str, course_id: str, rows: dict, done: Enqueued) -> None:
             payload = row["payload"]
             async with pool.connection() as connection, connection.transaction():
                 if payload is None:  # nothing gradable: the row is final as it is
-                    await connection.execute(UPSERT, (course_id, student, lesson, "", "done", None, intake))
+                    await connection.execute(
+                        UPSERT, (course_id, student, lesson, "", "done", None, intake)
+                    )
                     await connection.execute(FORGET_FILES, (course_id, student, lesson))
                     done.outcome[(student, lesson)] = UNGRADABLE_ONLY
                     continue
                 submission = payload["submission"]
-                current = await (await connection.execute(CURRENT, (course_id, student, lesson))).fetchone()
+                current = await (
+                    await connection.execute(CURRENT, (course_id, student, lesson))
+                ).fetchone()
                 if current and current[0] == submission and not _grader_error(current[1]):
                     done.outcome[(student, lesson)] = DUPLICATE
                     continue
                 try:
-                    async with connection.transaction():  # a savepoint: a refused job undoes nothing else
+                    async with (
+                        connection.transaction()
+                    ):  # a savepoint: a refused job undoes nothing else
                         job_id = await task.configure(
                             queue=queue_name(course_id), lock=f"{course_id}/{student}/{lesson}",
                             queueing_lock=f"{course_id}/{student}/{lesson}/{submission}",
@@ -124,7 +147,9 @@ async def _write(dsn: str, course_id: str, rows: dict, done: Enqueued) -> None:
                 except procrastinate.exceptions.AlreadyEnqueued:
                     done.outcome[(student, lesson)] = DUPLICATE
                     continue
-                await connection.execute(UPSERT, (course_id, student, lesson, submission, "queued", job_id, intake))
+                await connection.execute(
+                    UPSERT, (course_id, student, lesson, submission, "queued", job_id, intake)
+                )
                 await connection.execute(FORGET_FILES, (course_id, student, lesson))
                 done.outcome[(student, lesson)] = QUEUED
 

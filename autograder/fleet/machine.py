@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+import procrastinate.exceptions
 from psycopg.types.json import Jsonb
 
 from ..course import Course
@@ -71,16 +72,18 @@ class Slot:
                 payload, future = request
                 try:
                     future.set_result(self.machine.grade_here(pool, payload))
-                except BaseException as error:  # the coroutine waiting on it reports it
+                except Exception as error:  # noqa: BLE001  (the coroutine awaiting it reports it)
                     future.set_exception(error)
         finally:
             pool.close()
 
 
 class Machine:
-    """This machine's course, scratch folder and grading slots; grades payloads into the database."""
+    """This machine's course, scratch folder and grading slots; grades payloads into the database"""
 
-    def __init__(self, course: Course, scratch: Path, sandboxing: Sandboxing, slots: int, name: str):
+    def __init__(
+        self, course: Course, scratch: Path, sandboxing: Sandboxing, slots: int, name: str
+    ):
         self.name = name
         self.scratch = scratch
         config = copy.deepcopy(course.config)
@@ -88,7 +91,9 @@ class Machine:
             setattr(config.CourseDirectory, f"{folder}_directory", str(scratch / folder))
         self.course = Course(course.root, config)
         self.course_id = self.course.coursedir.course_id
-        self.setup = GradingSetup(course.root, config, sandboxing, scratch / "staging", feedback=True)
+        self.setup = GradingSetup(
+            course.root, config, sandboxing, scratch / "staging", feedback=True
+        )
         self.fingerprints: dict[str, str] = {}
         self._free: asyncio.Queue | None = None
         self._slots = [Slot(self, number) for number in range(max(1, slots))]
@@ -111,8 +116,14 @@ class Machine:
         stored = await self._store(payload, results, files)
         verdict = ", ".join(f"{r.score:g}/{r.max_score:g}" if not r.grader_error else "grader error"
                             for r in results)  # fmt: skip
-        log.info("%s / %s: %s in %.1f s%s", _plain(job.student), _plain(job.lesson), verdict,
-                 time.monotonic() - started, "" if stored else " (superseded by a newer submission)")
+        log.info(
+            "%s / %s: %s in %.1f s%s",
+            _plain(job.student),
+            _plain(job.lesson),
+            verdict,
+            time.monotonic() - started,
+            "" if stored else " (superseded by a newer submission)",
+        )
         return verdict
 
     def grade_here(self, pool: WorkerPool, payload: dict) -> tuple[list[NotebookResult], dict]:
@@ -147,8 +158,10 @@ class Machine:
         if lesson not in self.fingerprints:
             self.fingerprints[lesson] = gradebook.source_fingerprint(self.course, lesson)
         if self.fingerprints[lesson] != payload.get("fingerprint"):
-            return (f"this worker's source/{lesson} differs from the one the job was queued with "
-                    f"(worker {self.name}); update its checkout of the course, then queue the job again")
+            return (
+                f"this worker's source/{lesson} differs from the one the job was queued with "
+                f"(worker {self.name}); update its checkout of the course, then queue the job again"
+            )
         return None
 
     def _outputs(self, job: Job) -> dict[tuple[str, str], bytes]:
@@ -172,14 +185,16 @@ class Machine:
         """Results and files of the submission, unless a newer one of the same lesson was queued."""
         key = (self.course_id, payload["student"], payload["lesson"])
         async with self.app.connector.pool.connection() as connection, connection.transaction():
-            row = await (await connection.execute(STORE, (Jsonb([result_json(r) for r in results]), self.name,
-                                                          *key, payload["submission"]))).fetchone()  # fmt: skip
+            stored = Jsonb([result_json(r) for r in results])
+            params = (stored, self.name, *key, payload["submission"])
+            cursor = await connection.execute(STORE, params)
+            row = await cursor.fetchone()
             if row is None:
                 return False
             await connection.execute(FORGET_FILES, key)
             async with connection.cursor() as cursor:
                 await cursor.executemany(ADD_FILE, [(*key, folder, path, content)
-                                                    for (folder, path), content in files.items()])  # fmt: skip
+                                                    for (folder, path), content in files.items()])
         return True
 
 
@@ -188,19 +203,28 @@ async def _requeue_stalled(app, queue_name: str, every: float, stalled_after: fl
     while True:
         await asyncio.sleep(every)
         try:
-            for job in await app.job_manager.get_stalled_jobs(queue=queue_name,
-                                                               seconds_since_heartbeat=stalled_after):
+            for job in await app.job_manager.get_stalled_jobs(
+                queue=queue_name, seconds_since_heartbeat=stalled_after
+            ):
                 try:
                     await app.job_manager.retry_job(job)
-                    log.warning("job %s of a silent worker queued again", job.id)
-                except Exception:  # another machine re-queued it first
-                    pass
-        except Exception as error:  # the database is away for a moment: try again next time
-            log.warning("could not look for stalled jobs: %s", error)
+                except procrastinate.exceptions.ConnectorException:
+                    continue  # another machine queued it again first
+                log.warning("job %s of a silent worker queued again", job.id)
+        except procrastinate.exceptions.ConnectorException as error:  # the database is away
+            log.warning("could not look for stalled jobs (trying again): %s", error)
 
 
-def main(*, course: Course, dsn: str, jobs: int, name: str | None = None, scratch: str | None = None,
-         heartbeat: float = HEARTBEAT, stalled_after: float = STALLED_AFTER) -> int:
+def main(
+    *,
+    course: Course,
+    dsn: str,
+    jobs: int,
+    name: str | None = None,
+    scratch: str | None = None,
+    heartbeat: float = HEARTBEAT,
+    stalled_after: float = STALLED_AFTER,
+) -> int:
     """`autograder worker`: grade this course's jobs until stopped (SIGTERM or Ctrl-C)."""
     gradebook.quiet()
     gradebook.use_alembic_api()
@@ -209,6 +233,10 @@ def main(*, course: Course, dsn: str, jobs: int, name: str | None = None, scratc
     require_shared_gradebook(course)
     ensure_schema(dsn)
     sandboxing = Sandboxing.resolve(course.config)
+    if sandboxing.mode == "none":
+        from ..terminal import make_console, warn_unsandboxed
+
+        warn_unsandboxed(make_console())
     name = name or f"{socket.gethostname()}:{os.getpid()}"
     owned = scratch is None
     folder = Path(scratch or tempfile.mkdtemp(prefix="autograder-worker-")).resolve()
@@ -224,7 +252,9 @@ def main(*, course: Course, dsn: str, jobs: int, name: str | None = None, scratc
     return 0
 
 
-async def _run(machine: Machine, dsn: str, jobs: int, heartbeat: float, stalled_after: float) -> None:
+async def _run(
+    machine: Machine, dsn: str, jobs: int, heartbeat: float, stalled_after: float
+) -> None:
     app = make_app(dsn)
     machine.app = app
     name = queue_name(machine.course_id)

@@ -16,7 +16,10 @@ from pathlib import Path
 from ..grading.worker import Job
 
 VERSION = 1
-STAGED_FILES = ("timestamp.txt", "submission_secret.txt")  # what intake.stage writes beside notebooks
+STAGED_FILES = (
+    "timestamp.txt",
+    "submission_secret.txt",
+)  # what intake.stage writes beside notebooks
 
 
 class PayloadError(ValueError):
@@ -30,8 +33,9 @@ def build(course_id: str, job: Job, staged: Path, fingerprint: str) -> dict:
     for name in STAGED_FILES:
         if (staged / name).is_file():
             files[name] = (staged / name).read_text(encoding="utf-8")
-    payload = {"version": VERSION, "course": course_id, "student": job.student, "lesson": job.lesson,
-               "notebooks": list(job.notebooks), "notes": {nb: list(n) for nb, n in job.notes.items()},
+    payload = {"version": VERSION, "course": course_id, "student": job.student,
+               "lesson": job.lesson, "notebooks": list(job.notebooks),
+               "notes": {nb: list(n) for nb, n in job.notes.items()},
                "files": files, "fingerprint": fingerprint}  # fmt: skip
     payload["submission"] = digest(payload)
     return payload
@@ -40,14 +44,18 @@ def build(course_id: str, job: Job, staged: Path, fingerprint: str) -> dict:
 def digest(payload: dict) -> str:
     """What identifies a submission: the learner, the lesson, its files and the lesson's source."""
     named = {key: payload[key] for key in ("course", "student", "lesson", "files", "fingerprint")}
-    return hashlib.sha256(json.dumps(named, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(named, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 def job_of(payload: dict) -> Job:
     """The `Job` a payload describes; PayloadError if it is not one this grader understands."""
     if not isinstance(payload, dict) or payload.get("version") != VERSION:
-        raise PayloadError(f"payload version {payload.get('version') if isinstance(payload, dict) else '?'} "
-                           f"is not {VERSION}: the enqueuer and this worker run different autograder versions")
+        raise PayloadError(
+            f"payload version {payload.get('version') if isinstance(payload, dict) else '?'} "
+            f"is not {VERSION}: the enqueuer and this worker run different autograder versions"
+        )
     try:
         notebooks = tuple(str(n) for n in payload["notebooks"])
         notes = {str(k): [str(v) for v in vs] for k, vs in payload["notes"].items()}

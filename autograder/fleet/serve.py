@@ -53,21 +53,29 @@ class Server:
         self.course, self.dsn = course, dsn
         self.api = exchange_api(course)
         self.queued: dict[tuple[str, str], str] = {}  # -> timestamp.txt of what was queued
-        self.released: dict[tuple[str, str], str] = {}  # -> submission digest whose feedback went out
+        self.released: dict[
+            tuple[str, str], str
+        ] = {}  # -> submission digest whose feedback went out
 
     def once(self) -> None:
         """One look: collect, queue what changed, write and release what was graded."""
         for lesson in self.course.lessons:
             outcome = self.api.collect(lesson, update=True)
             if not outcome.get("success"):
-                log.warning("nbgrader collect %s failed: %s", lesson, (outcome.get("log") or "")[-500:])
+                log.warning(
+                    "nbgrader collect %s failed: %s", lesson, (outcome.get("log") or "")[-500:]
+                )
         changed = self._changed()
         if changed:
-            done = enqueue_class(course=self.course, dsn=self.dsn, students=sorted({s for s, _ in changed}),
+            students = sorted({student for student, _ in changed})
+            done = enqueue_class(course=self.course, dsn=self.dsn, students=students,
                                  assignments=sorted({lesson for _, lesson in changed}))  # fmt: skip
             for key, stamp in changed.items():
                 self.queued[key] = stamp
-            log.info("queued %d new submission(s)", sum(1 for v in done.outcome.values() if v == "queued"))
+            log.info(
+                "queued %d new submission(s)",
+                sum(1 for v in done.outcome.values() if v == "queued"),
+            )
         finished = self._finished()
         if finished:
             collect_results(course=self.course, dsn=self.dsn, wait=False, only=set(finished))
@@ -77,8 +85,12 @@ class Server:
                     self.released[(student, lesson)] = submission
                     log.info("feedback released: %s / %s", student, lesson)
                 else:
-                    log.warning("release_feedback %s %s failed: %s", student, lesson,
-                                (outcome.get("log") or "")[-500:])
+                    log.warning(
+                        "release_feedback %s %s failed: %s",
+                        student,
+                        lesson,
+                        (outcome.get("log") or "")[-500:],
+                    )
 
     def _changed(self) -> dict[tuple[str, str], str]:
         submitted = self.course.folder("submitted_directory")
@@ -94,7 +106,9 @@ class Server:
         """Graded submissions whose feedback has not gone out yet (grader errors have none)."""
         with connect(self.dsn) as connection:
             rows = connection.execute(FINISHED, (self.course.coursedir.course_id,)).fetchall()
-        return {(s, lesson): sub for s, lesson, sub in rows if self.released.get((s, lesson)) != sub}
+        return {
+            (s, lesson): sub for s, lesson, sub in rows if self.released.get((s, lesson)) != sub
+        }
 
 
 def main(*, course: Course, dsn: str, poll: float = 5.0) -> int:
