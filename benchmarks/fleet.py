@@ -135,19 +135,21 @@ def start_worker(course: Path, home: Path, dsn: str, jobs: int, env: dict) -> su
         worker = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                   start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 600
-    while "grading course" not in log.read_text() or _warming(worker.pid):
+    while "grading course" not in log.read_text() or _warming(worker.pid, jobs):
         if worker.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the worker did not start:\n{log.read_text()[-3000:]}")
+            raise SystemExit(f"the worker did not start (exit {worker.poll()}):\n"
+                             f"{log.read_text()[-3000:]}")
         time.sleep(0.5)
     return worker
 
 
-def _warming(pid: int) -> bool:
-    """True until every grading process of the worker has its sandbox (a fork server) running."""
+def _warming(pid: int, jobs: int) -> bool:
+    """True until `jobs` grading processes of the worker have their sandbox (bubblewrap) running."""
     import psutil
 
-    children = psutil.Process(pid).children()
-    return not children or any(not child.children(recursive=True) for child in children)
+    sandboxed = [c for c in psutil.Process(pid).children()
+                 if any(g.name() == "bwrap" for g in c.children(recursive=True))]
+    return len(sandboxed) < jobs
 
 
 def timed(argv: list[str], env: dict) -> float:
