@@ -139,6 +139,8 @@ def fleet(args: argparse.Namespace, course, verbose: bool) -> int:
     """The commands of a grading fleet (autograder/fleet/, docs/fleet.md)."""
     if not args.queue:
         raise AutograderError("name the fleet's database: --queue postgresql://... or $AUTOGRADER_QUEUE")
+    if args.command == "grade" and args.no_feedback:
+        raise AutograderError("a fleet always writes feedback: leave out --no-feedback with --queue")
     if args.command == "worker":
         from .fleet.machine import main as worker
 
