@@ -115,20 +115,45 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
             if pool is not None:
                 pool.close(kill=interrupted)
             shutil.rmtree(staging, ignore_errors=True)
-        max_scores = gradebook.max_scores(course)
-        final = []
-        for sub in submissions:
-            if sub.gradable and sub.key in results:
-                result = results[sub.key]
-                if result.grader_error:
-                    result.max_score = max_scores.get((sub.lesson, sub.notebook), 0.0)
-                final.append(result)
-            elif not sub.gradable:
-                final.append(_ungradable(sub, max_scores))
+        final = final_results(submissions, results, gradebook.max_scores(course))
         graded_everything = not interrupted
         paths = write_outputs(course, final, partial=bool(assignments or students) or not graded_everything)
     return Outcome(sorted(final, key=lambda r: r.key), time.monotonic() - started, describe(sandboxing.mode),
                    paths, interrupted)  # fmt: skip
+
+
+def take_in(course: Course, submitted: Path, *, assignments: list[str] | None = None,
+            students: list[str] | None = None) -> list[Submission]:
+    """Intake without grading: find the submissions, prepare the gradebook for them, forget the
+    grades of lessons that can no longer be graded. The queue's enqueuer grades elsewhere."""
+    unknown = sorted(set(assignments or []) - set(course.lessons))
+    if unknown:
+        raise CourseError(f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(course.lessons)})")
+    submissions = find_submissions(course, submitted, lessons=assignments, students=students)
+    known = sorted({s.student for s in submissions if not unusable_name(s.student)})
+    gradebook.prepare(course, sorted({s.lesson for s in submissions if s.gradable}), known)
+    _forget_ungradable(course, submissions)
+    return submissions
+
+
+def jobs_of(submissions: list[Submission]) -> list[Job]:
+    """One job per (learner, lesson) with a gradable notebook."""
+    return _jobs(submissions)
+
+
+def final_results(submissions: list[Submission], results: dict[tuple, NotebookResult],
+                  max_scores: dict[tuple[str, str], float]) -> list[NotebookResult]:
+    """One result per expected notebook: what grading gave, or why intake could not grade it."""
+    final = []
+    for sub in submissions:
+        if sub.gradable and sub.key in results:
+            result = results[sub.key]
+            if result.grader_error:
+                result.max_score = max_scores.get((sub.lesson, sub.notebook), 0.0)
+            final.append(result)
+        elif not sub.gradable:
+            final.append(_ungradable(sub, max_scores))
+    return final
 
 
 def _jobs(submissions: list[Submission]) -> list[Job]:
@@ -151,6 +176,11 @@ def _ungradable(sub: Submission, max_scores: dict) -> NotebookResult:
     max_score = max_scores.get((sub.lesson, sub.notebook), 0.0) if sub.notebook else 0.0
     return NotebookResult(sub.student, sub.lesson, sub.notebook, UNGRADABLE, sub.problem, 0.0, max_score,
                           [], list(sub.notes), sub.detail, grader_error=sub.grader_error)  # fmt: skip
+
+
+def course_lock(course: Course) -> AbstractContextManager[Path]:
+    """The lock `grade` holds, for commands that take a class in or write its outputs elsewhere."""
+    return _one_batch(course)
 
 
 @contextmanager
