@@ -106,6 +106,14 @@ def test_summary_names_the_ungradable_and_the_outputs(course):
     assert "ungradable" in out and "carol" in out and "grades.json" in out and "feedback" in out
 
 
+def test_grading_ends_with_where_the_class_report_is(course):
+    """Does `autograder grade` write the class report and say where, in one line of its summary?"""
+    report = course / "report" / "index.html"
+    lines = [line for line in (course / "first-run.txt").read_text().splitlines() if line.strip().startswith("report ")]
+    assert lines == [f"  report      {report}"]
+    assert report.is_file() and "carol" in report.read_text()
+
+
 def test_grading_again_changes_nothing(course):
     before = (course / "grades.json").read_text(), gradebook_rows(course)
     grade_class(course=Course.find(course), jobs=2)
