@@ -508,3 +508,12 @@ def test_exercises_and_the_sections_to_revisit_come_from_the_release(lesson):
         assert section in re.sub(r"[`*$]", "", text), (key, section)
         assert not [s for s in graded_sources if s and s in text], key
 
+
+def test_readme_shows_the_report_and_the_command():
+    """The README's section on the report has its screenshot (a small PNG) and its command."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### What the class got wrong: the class report") :]
+    section = section[: section.index("\n### ", 10)]
+    assert "](docs/report.png)" in section and "autograder report" in section
+    picture = REPO / "docs" / "report.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size < 200_000
