@@ -517,3 +517,18 @@ def test_readme_shows_the_report_and_the_command():
     assert "](docs/report.png)" in section and "autograder report" in section
     picture = REPO / "docs" / "report.png"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size < 200_000
+
+
+def test_a_class_with_nothing_graded_and_no_release_still_gets_a_page(course):
+    """No graded notebook, and a lesson whose release was never built: the page says so, no error."""
+    import shutil
+
+    shutil.rmtree(course / "notebooks" / SECOND)
+    page = soup(report_of(course, [ungradable("ada", FIRST, "the notebook file is empty")]))
+    assert words(page.select_one(f"section#lesson-{FIRST} .none")) == "No graded notebooks."
+    graded = [int(a["data-graded"]) for a in page.select(f"section#lesson-{FIRST} article")]
+    assert graded and set(graded) == {0}, "every exercise is listed, with no one graded"
+    assert (
+        words(page.select_one(f"section#lesson-{SECOND} .tally"))
+        == "0 graded 0 ungradable 1 missing"
+    )
