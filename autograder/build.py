@@ -21,7 +21,8 @@ import nbformat
 
 from .course import Course
 from .errors import CourseError
-INSTRUCTOR_METADATA = "autograder"  # source notebook metadata read by `autograder report`, never released
+# Source notebook metadata for instructors only (read by `autograder report`), never released.
+INSTRUCTOR_METADATA = "autograder"
 # Executed outputs that name the machine: kernel temp files in warnings, memory addresses.
 _NOISE = [
     (re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<cell>"),

@@ -29,8 +29,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="autograder", parents=[common],
         description="Activation functions with PyTorch: build the lessons from source/, grade a "
-                    "class with learner code sandboxed, report what it got wrong, check a notebook's "
-                    "visible tests.",
+                    "class with learner code sandboxed, report what it got wrong, check a "
+                    "notebook's visible tests.",
     )  # fmt: skip
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
@@ -51,7 +51,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("notebook", help="a lesson notebook (.ipynb)")
 
     commands.add_parser("report", parents=[common],
-                        help="write report/index.html: what the class got wrong, from grades.json and the gradebook")
+                        help="write report/index.html: what the class got wrong, from grades.json "
+                             "and the gradebook")
     commands.add_parser("demo", parents=[common], help="build the course, grade the bundled sample class, print the results")
 
     publish = commands.add_parser("publish", parents=[common], help="write the learner-only copy of the course into DIR")

@@ -89,5 +89,5 @@ def load_grades_json(path: Path) -> list[NotebookResult]:
     try:
         return [NotebookResult.from_json(entry) for entry in document["submissions"]]
     except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"it is not grades.json as `autograder grade` writes it ({type(error).__name__}: "
-                         f"{error})") from error
+        raise ValueError(f"it is not grades.json as `autograder grade` writes it "
+                         f"({type(error).__name__}: {error})") from error

@@ -109,7 +109,8 @@ def test_summary_names_the_ungradable_and_the_outputs(course):
 def test_grading_ends_with_where_the_class_report_is(course):
     """Does `autograder grade` write the class report and say where, in one line of its summary?"""
     report = course / "report" / "index.html"
-    lines = [line for line in (course / "first-run.txt").read_text().splitlines() if line.strip().startswith("report ")]
+    out = (course / "first-run.txt").read_text().splitlines()
+    lines = [line for line in out if line.strip().startswith("report ")]
     assert lines == [f"  report      {report}"]
     assert report.is_file() and "carol" in report.read_text()
 
