@@ -21,6 +21,8 @@ import nbformat
 
 from .course import Course
 from .errors import CourseError
+# Source notebook metadata for instructors only (read by `autograder report`), never released.
+INSTRUCTOR_METADATA = "autograder"
 # Executed outputs that name the machine: kernel temp files in warnings, memory addresses.
 _NOISE = [
     (re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<cell>"),
@@ -80,8 +82,10 @@ def _ok(result: dict, step: str, lesson: str) -> None:
 
 
 def _scrub(path: Path) -> None:
-    """Make a generated notebook byte-identical across machines and runs."""
+    """Make a generated notebook byte-identical across machines and runs, and drop the notebook
+    metadata that is for instructors only (the misconceptions' descriptions)."""
     nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop(INSTRUCTOR_METADATA, None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if "outputs" in cell:

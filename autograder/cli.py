@@ -29,7 +29,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="autograder", parents=[common],
         description="Activation functions with PyTorch: build the lessons from source/, grade a "
-                    "class with learner code sandboxed, check a notebook's visible tests.",
+                    "class with learner code sandboxed, report what it got wrong, check a "
+                    "notebook's visible tests.",
     )  # fmt: skip
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
@@ -84,6 +85,9 @@ def parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", parents=[common], help="run a notebook's visible tests and print the verdicts")
     check.add_argument("notebook", help="a lesson notebook (.ipynb)")
 
+    commands.add_parser("report", parents=[common],
+                        help="write report/index.html: what the class got wrong, from grades.json "
+                             "and the gradebook")
     commands.add_parser("demo", parents=[common], help="build the course, grade the bundled sample class, print the results")
 
     publish = commands.add_parser("publish", parents=[common], help="write the learner-only copy of the course into DIR")
@@ -123,6 +127,10 @@ def run(args: argparse.Namespace, course_dir: str | None, verbose: bool) -> int:
         from .publish import main as publish
 
         return publish(course=course, target=args.dir)
+    if args.command == "report":
+        from .report import main as report
+
+        return report(course=course)
     if args.command == "build":
         from .build import main as build
 

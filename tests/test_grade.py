@@ -106,6 +106,16 @@ def test_summary_names_the_ungradable_and_the_outputs(course):
     assert "ungradable" in out and "carol" in out and "grades.json" in out and "feedback" in out
 
 
+def test_grading_ends_with_where_the_class_report_is(course):
+    """Does `autograder grade` write the class report and say where, in one line of its summary?"""
+    report = course / "report" / "index.html"
+    out = (course / "first-run.txt").read_text().splitlines()
+    lines = [line for line in out if line.strip().startswith("report ")]
+    assert lines == [f"  report      {report}"]
+    assert report.is_file() and "carol" in report.read_text()
+
+
+
 @pytest.fixture
 def own_copy(course, tmp_path):
     """A copy of the graded class for a test that changes it: the shared class stays as graded."""

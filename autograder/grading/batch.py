@@ -60,10 +60,26 @@ def main(*, course: Course, submitted: str | None, assignments: list[str] | None
     outcome = grade_class(course=course, submitted=Path(submitted) if submitted else None, assignments=assignments,
                           students=students, jobs=jobs, feedback=feedback, sandboxing=sandboxing,
                           progress=lambda total: progress_bar(console, total))  # fmt: skip
+    if not outcome.interrupted:
+        outcome.paths["report"] = _class_report(course, verbose)
     print_summary(console, outcome, verbose=verbose)
     if outcome.interrupted:
         return 130
     return 1 if outcome.grader_errors else 0
+
+
+def _class_report(course: Course, verbose: bool) -> str:
+    """Write the class report; if that fails, say why and how to retry (the grades stay written)."""
+    from ..report import write_report
+
+    try:
+        return str(write_report(course))
+    except Exception as error:  # the grades are written; the report must not hide them
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        return f"not written ({type(error).__name__}: {error}); run `autograder report -v`"
 
 
 def grade_class(*, course: Course, submitted: Path | None = None, assignments: list[str] | None = None,
