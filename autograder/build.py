@@ -21,6 +21,7 @@ import nbformat
 
 from .course import Course
 from .errors import CourseError
+from .grading import gradebook
 # Source notebook metadata for instructors only (read by `autograder report`), never released.
 INSTRUCTOR_METADATA = "autograder"
 # Executed outputs that name the machine: kernel temp files in warnings, memory addresses.
@@ -61,6 +62,7 @@ def build(course: Course, *, check: bool = False) -> BuildReport:
         for built, target in ((release, course.release), (solutions, course.solutions)):
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(built, target)
+        gradebook.remember_registered(course, lessons)  # generate_assignment registered them
     return BuildReport(lessons, time.monotonic() - started)
 
 

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import phases
 from . import bwrap
 from .launcher import (UNTRUSTED_PY, LearnerProcess, connection_info, kernel_environment, memfd, read_info,
                        untrusted_modules)  # fmt: skip
@@ -51,9 +52,14 @@ class ForkServer:
         self.limits, self.uid, self.font_cache = limits, uid, font_cache
         self.process: subprocess.Popen | None = None
         self.root_pid = 0
+        self._info_read: int | None = None
         self._log = tempfile.TemporaryFile()
 
-    def _start(self) -> None:
+    def begin(self) -> None:
+        """Start the server if it is not running; do not wait for it (its imports take seconds)."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        self.process, self.root_pid = None, 0
         layout = bwrap.Layout(
             tmpfs="/scratch", tmpfs_size=self.limits.scratch_size,
             dirs=[("/run/autograder", "0755"), (UNTRUSTED_PY, "0755")],
@@ -76,6 +82,11 @@ class ForkServer:
         finally:
             for fd in (info_write, *fds):
                 os.close(fd)
+        self._info_read = info_read
+
+    def _until_ready(self) -> None:
+        """Wait for the server begun by `begin` to say it is ready; RuntimeError if it does not."""
+        info_read, self._info_read = self._info_read, None
         info = read_info(info_read)
         if info is None or self._read(timeout=300).get("ready") is not True:
             self.stop()
@@ -84,7 +95,9 @@ class ForkServer:
 
     def ask(self, request: dict, timeout: float = 120) -> dict:
         if self.process is None or self.process.poll() is not None:
-            self._start()
+            self.begin()
+        if self._info_read is not None:
+            self._until_ready()
         try:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
@@ -118,14 +131,20 @@ class ForkServer:
 
     def reap(self, pid: int, home: str) -> None:
         try:
-            clean = self.ask({"op": "reap", "pid": pid, "uid": self.uid, "home": home}).get("clean")
+            reply = self.ask({"op": "reap", "pid": pid, "uid": self.uid, "home": home})
         except RuntimeError:
-            clean = False
+            reply = {}
+        clean = reply.get("clean", False)
+        if isinstance(reply.get("cpu"), float):
+            phases.record("kernel cpu", cpu=reply["cpu"])  # the kernel's own CPU, for benchmarks
         if not clean:  # start the next notebook in a brand-new sandbox
             log.warning("a learner's processes or files outlived their notebook; restarting the sandbox")
             self.stop()
 
     def stop(self) -> None:
+        if self._info_read is not None:
+            os.close(self._info_read)
+            self._info_read = None
         if self.process is not None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)

@@ -146,8 +146,13 @@ class KernelLauncher:
             return self._server.spawn(key, files)
         return self._start_bubblewrap(key, files)
 
+    def begin(self) -> None:
+        """Start the fork server in the background (if there is one); `warm_up` waits for it."""
+        if self._server is not None:
+            self._server.begin()
+
     def warm_up(self) -> None:
-        """Start the fork server now rather than at the first notebook."""
+        """Start the fork server now rather than at the first notebook, and wait until it is ready."""
         if self._server is not None:
             self._server.ask({"op": "poll", "pid": 0})
 

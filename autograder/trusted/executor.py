@@ -23,6 +23,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Any
 
+from .. import phases
 from ..results import TestResult
 from ..sandbox.launcher import KernelLauncher
 from .kernel import KernelStopped, LearnerKernel
@@ -115,7 +116,8 @@ def _run_test_cell(cell, namespace: TestNamespace, kernel: LearnerKernel, stuck)
             message = f"Your notebook stopped before this test could check it: {stopped.reason}."
             return TestRun(_failed(cell, message, "notebook-stopped"))
     # The notebook's deadline is wall-clock time, so the test's own time counts in it.
-    return run_test(cell.source, namespace, grade_id=grade_id, max_points=points, timeout=timeout, stuck=stuck)
+    with phases.phase("test cells"):
+        return run_test(cell.source, namespace, grade_id=grade_id, max_points=points, timeout=timeout, stuck=stuck)
 
 
 def _failed(cell, message: str, misconception: str) -> TestResult:

@@ -20,7 +20,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
-from .. import wire
+from .. import phases, wire
 from ..sandbox import sockets
 from ..sandbox.launcher import KernelLauncher, LearnerProcess
 from ..sandbox.limits import Limits
@@ -164,6 +164,10 @@ class LearnerKernel:
     # ------------------------------------------------------------------ lifetime
     def start(self) -> LearnerKernel:
         """Start the kernel and wait until it answers; RuntimeError if it cannot."""
+        with phases.phase("kernel start"):
+            return self._start()
+
+    def _start(self) -> LearnerKernel:
         self.deadline = time.monotonic() + self.limits.notebook_timeout
         self.process = self.launcher.start(self.files)
         try:
@@ -214,7 +218,8 @@ class LearnerKernel:
         """Run a learner cell, recording its (limited) outputs; raise KernelStopped if it ends."""
         self.check_running()
         self._set_timeout()
-        self._execute(cell, store_history=True)
+        with phases.phase("learner cells"):
+            self._execute(cell, store_history=True)
 
     def fetch(self, name: str):
         """The learner's value of `name`, decoded on this side."""
