@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +31,23 @@ def test_a_course_error_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_course_is_accepted_before_and_after_the_subcommand(tmp_path, capsys):
     course = copy_course(tmp_path / "course")
-    for argv in (["--course", str(course), "build", "--check"], ["build", "--check", "--course", str(course)]):
-        assert main(argv) == 0, capsys.readouterr()
-        assert "up to date" in capsys.readouterr().out
+    for argv in (["--course", str(course), "grade", "-a", "99-nope"], ["grade", "-a", "99-nope", "--course", str(course)]):
+        assert main(argv) == 2
+        assert "no such lesson: 99-nope" in capsys.readouterr().err  # the course was found and read
+
+
+def test_grade_and_check_agree_on_a_right_answer(tmp_path, capsys):
+    """The fast loop's end-to-end check: one notebook graded, and the same notebook checked."""
+    course = copy_course(tmp_path / "course")
+    first = lessons()[0]
+    path = submit(course, "ada", first, answered(first))
+    assert main(["grade", "--course", str(course), "--jobs", "1", "--no-feedback"]) == 0
+    entry = json.loads((course / "grades.json").read_text())["submissions"][0]
+    assert entry["status"] == "graded" and entry["score"] == entry["max_score"] > 0
+    capsys.readouterr()
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert all(f"✓ {t['grade_id']}" in out for t in entry["tests"])
 
 
 def test_unknown_lesson_is_refused_with_the_known_ones(tmp_path, capsys):

@@ -109,6 +109,7 @@ def test_ipython_exit_stops_the_notebook_at_once_whatever_the_timing(launcher, s
     assert "exit()" in verdicts[1] and "exit()" in summary.stopped
 
 
+@pytest.mark.slow  # waits out the 10-second cell limit
 def test_an_endless_cell_is_stopped_at_the_cell_limit(launcher, settings):
     verdicts, summary, _ = run(launcher, settings,
                                "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
