@@ -94,7 +94,8 @@ def _first_mistakes(folder: Path, lessons: list[str]) -> dict:
     for lesson in lessons:
         path = folder / f"{lesson}.yml"
         if path.exists():
-            wrong = [v for v in yaml.safe_load(path.read_text()) or [] if v.get("kind") == "wrong"]
+            known = yaml.safe_load(path.read_text()) or {}
+            wrong = [v for v in known.get("variants", []) if v.get("kind") == "wrong"]
             if wrong:
                 mistakes[lesson] = (wrong[0]["exercise"], wrong[0]["code"])
     return mistakes
