@@ -50,9 +50,11 @@ def ids_reported(source: str) -> set[str]:
                     f"line {node.lineno}: {node.func.id}(...) needs {name}= naming an idea")
                 found.add(parameter.default)
             else:
-                assert isinstance(value, ast.Constant) and isinstance(value.value, str), (
-                    f"line {node.lineno}: {name}= must be a literal id, so a report can find it")
-                found.add(value.value)
+                choices = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
+                for choice in choices:  # an id, or `"id" if condition else "other-id"`
+                    assert isinstance(choice, ast.Constant) and isinstance(choice.value, str), (
+                        f"line {node.lineno}: {name}= must be a literal id, so a report can find it")
+                    found.add(choice.value)
     return found
 
 
@@ -119,3 +121,5 @@ def test_the_reader_of_test_cells_finds_every_id_and_refuses_a_check_without_one
         ids_reported("expect(x > 0, 'x should be positive')")
     with pytest.raises(AssertionError, match="literal id"):
         ids_reported("expect(x > 0, 'x should be positive', why=idea)")
+    assert ids_reported("expect(x > 0, 'm', why='positive' if ok else 'needs-earlier-answer')") == {
+        "positive", "needs-earlier-answer"}
