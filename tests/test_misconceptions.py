@@ -53,7 +53,7 @@ def ids_reported(source: str) -> set[str]:
                 choices = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
                 for choice in choices:  # an id, or `"id" if condition else "other-id"`
                     assert isinstance(choice, ast.Constant) and isinstance(choice.value, str), (
-                        f"line {node.lineno}: {name}= must be a literal id, so a report can find it")
+                        f"line {node.lineno}: {name}= must be a literal id, for a report to find")
                     found.add(choice.value)
     return found
 
