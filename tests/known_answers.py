@@ -1,6 +1,7 @@
 """Known answers of each lesson (tests/lessons/variants/), and what the lesson's tests say to one.
 
-A variants file holds the lesson's misconceptions (id -> one line for the instructor) and its
+A lesson's misconceptions (id -> one line for the instructor) live in its source notebook's
+metadata (`autograder.misconceptions`, read by the class report too); its variants file holds its
 variants: answers per exercise that must keep full points (`kind: correct`) or lose the points of
 the tests in `fails`, with a message containing `message` and naming the misconception `why`.
 
@@ -30,8 +31,12 @@ HIDDEN = "### BEGIN HIDDEN TESTS"
 
 
 def load(lesson: str) -> dict:
-    """{"misconceptions": {id: description}, "variants": [variant, ...]} of one lesson."""
-    return yaml.safe_load((VARIANTS / f"{lesson}.yml").read_text())
+    """{"misconceptions": {id: description}, "variants": [variant, ...]} of one lesson: the
+    variants from its variants file, the misconceptions from its source notebook's metadata."""
+    known = yaml.safe_load((VARIANTS / f"{lesson}.yml").read_text())
+    source = nbformat.read(REPO / "source" / lesson / f"{lesson}.ipynb", as_version=4)
+    known["misconceptions"] = dict(source.metadata.get("autograder", {}).get("misconceptions", {}))
+    return known
 
 
 def variants(lesson: str) -> list[dict]:

@@ -37,6 +37,19 @@ def notebooks() -> list[tuple[str, str, dict]]:
     return found
 
 
+_LAUNCHER = []  # one sandbox launcher per process of the pool below, reused for every notebook
+
+
+def _launcher():
+    if not _LAUNCHER:
+        from autograder.course import load_config
+        from autograder.sandbox.launcher import KernelLauncher
+        from autograder.sandbox.limits import Sandboxing
+
+        _LAUNCHER.append(KernelLauncher(Sandboxing.resolve(load_config(REPO))))
+    return _LAUNCHER[0]
+
+
 def visible_verdicts(path: str) -> dict:
     """grade_id -> {"validate": passed, "check": (passed, message)} for one learner notebook."""
     from autograder.check import check_notebook
@@ -50,8 +63,8 @@ def visible_verdicts(path: str) -> dict:
     results = validator.validate(path)
     assert set(results) <= {"failed"}, f"Validate did not validate: {sorted(results)}"
     failed = {by_source[cell["source"]] for cell in results.get("failed", [])}
-    checked = {grade_id: (passed, message)
-               for grade_id, _, passed, message in check_notebook(Path(path))}
+    results, _ = check_notebook(Path(path), launcher=_launcher())
+    checked = {result.grade_id: (result.passed, result.message) for result in results}
     assert set(checked) == set(by_source.values())
     return {grade_id: {"validate": grade_id not in failed, "check": checked[grade_id]}
             for grade_id in by_source.values()}
