@@ -182,11 +182,11 @@ class LearnerKernel:
         kc.load_connection_info({"transport": "ipc", "ip": "unused", "key": self.process.key,
                                  "signature_scheme": "hmac-sha256"})  # fmt: skip
         kc.session.unpack = bounded_unpack
-        kc.start_channels()
+        kc.start_channels(hb=False)  # liveness is read from the process, not from heartbeats
         self._client.kc = kc
         self._client.alive = self.process.alive
         try:
-            run_sync(kc.wait_for_ready)(timeout=SOCKET_WAIT)
+            run_sync(_until_ready)(kc, self.process.alive, SOCKET_WAIT)
         except RuntimeError as error:
             self.close()
             raise RuntimeError(f"the learner's kernel did not start: {error}") from error
@@ -198,7 +198,7 @@ class LearnerKernel:
         while not sockets.sockets_exist(self.process.root, self.process.ip):
             if not self.process.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the kernel exited or did not open its sockets within {timeout} s")
-            time.sleep(0.02)
+            time.sleep(0.005)
 
     def close(self) -> None:
         kc = self._client.kc
@@ -309,6 +309,34 @@ class LearnerKernel:
         self.stopped = reason
         self.close()
         raise KernelStopped(reason)
+
+
+async def _until_ready(kc, alive, timeout: float) -> None:
+    """Wait until the kernel answers on its shell channel and its IOPub messages reach us.
+
+    jupyter_client's wait_for_ready first waits for heartbeats, in steps of 0.2 s; here liveness
+    is the process's, and the first IOPub message after a kernel_info reply proves the
+    subscription is up (messages published before it would be lost).
+    """
+    from queue import Empty
+
+    deadline = time.monotonic() + timeout
+    while True:
+        request = kc.kernel_info()
+        try:
+            reply = await kc.shell_channel.get_msg(timeout=1)
+        except Empty:
+            reply = None
+        if reply is not None and reply.get("parent_header", {}).get("msg_id") == request:
+            try:
+                await kc.iopub_channel.get_msg(timeout=1)
+                return
+            except Empty:
+                pass
+        if not alive():
+            raise RuntimeError("the kernel died before it answered")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the kernel did not answer within {timeout:g} s")
 
 
 MAX_CONTAINERS = 200_000  # JSON objects and arrays in one message from the kernel
