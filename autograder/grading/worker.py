@@ -153,7 +153,11 @@ class Worker:
                     tests[grade.name].points = float(grade.score)
             score, max_score = float(submitted.score), float(submitted.max_score)
         ordered = sorted(tests.values(), key=lambda t: t.grade_id)
-        return NotebookResult(job.student, job.lesson, notebook, GRADED, None, score, max_score, ordered, notes)
+        for note in summary.notes:  # what a test cell did that cannot cross the boundary
+            log.warning("%s, %s, %s: %s", job.student, job.lesson, notebook, note)
+        detail = "\n".join(summary.notes) or None
+        return NotebookResult(job.student, job.lesson, notebook, GRADED, None, score, max_score,
+                              ordered, notes, detail)  # fmt: skip
 
     def _error(self, job: Job, notebook: str, detail: str) -> NotebookResult:
         return NotebookResult(job.student, job.lesson, notebook, UNGRADABLE, GRADER_ERROR, 0.0, 0.0,

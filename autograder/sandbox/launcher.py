@@ -75,8 +75,9 @@ class SandboxProcess(LearnerProcess):
 
 
 def kernel_environment(home: str) -> dict:
-    """The whole environment of a learner kernel: nothing inherited from the grader."""
-    return {
+    """The whole environment of a learner kernel: nothing inherited from the grader but the
+    NBGRADER_EXECUTION that nbgrader sets while it autogrades (notebooks may test for it)."""
+    env = {
         "HOME": home,
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "LANG": "C.UTF-8",
@@ -90,6 +91,9 @@ def kernel_environment(home: str) -> dict:
         "JPY_PARENT_PID": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
+    if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate"):
+        env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
+    return env
 
 
 def kernel_argv(connection_file: str) -> list[str]:
