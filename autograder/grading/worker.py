@@ -9,6 +9,7 @@ what happens to a submission it could not grade (the batch does).
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,8 @@ class Worker:
 
         gradebook.quiet()
         gradebook.use_alembic_api()
+        if str(setup.root) not in sys.path:  # plugins the configuration names, found as by nbgrader
+            sys.path.append(str(setup.root))
         self.setup = setup
         self.course = Course(setup.root, setup.config)
         config = self.course.nbgrader_config(submitted_directory=str(setup.staging))
