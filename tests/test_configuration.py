@@ -29,3 +29,21 @@ def test_nbgraders_cell_timeout_limits_learner_cells_and_test_cells_when_stricte
     limits = Sandboxing.resolve(Config({"Execute": {"timeout": None}})).limits
     assert limits.cell_timeout == default.cell_timeout
     assert limits.test_timeout == default.test_timeout
+
+
+def test_the_courses_autograde_preprocessors_run_with_the_trusted_step_in_executes_place():
+    """A course's own list is kept as written; markup is made inert only after scoring."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import IgnorePattern, LimitOutput, SaveAutoGrades
+
+    from autograder.grading.worker import autograde_pipeline
+    from autograder.trusted.markup import NeutraliseLearnerMarkup
+
+    trusted = object()
+    default = autograde_pipeline(list(Autograde().autograde_preprocessors), trusted)
+    assert default[0] is trusted and IgnorePattern in default and LimitOutput in default
+    assert default[default.index(SaveAutoGrades) + 1] is NeutraliseLearnerMarkup
+    execute, save = "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.SaveAutoGrades"
+    custom = ["mycourse.Checks", execute, save]
+    expected = ["mycourse.Checks", trusted, save, NeutraliseLearnerMarkup]
+    assert autograde_pipeline(custom, trusted) == expected

@@ -231,6 +231,12 @@ def test_a_test_cells_own_mutations_and_bindings_stay_in_the_grader(launcher, se
     assert verdicts == [True] and nb.cells[2].outputs[0].text == "2 3\n"
 
 
+def test_a_test_cannot_hand_a_function_of_its_own_into_the_learners_kernel(launcher, settings):
+    verdicts, _, _ = run(launcher, settings, "def apply(f, x):\n    return f(x)",
+                         graded_cell("assert apply(lambda x: x + 1, 2) == 3"))
+    assert verdicts[0].startswith("Calling `apply` raised WireError: a function cannot be passed")
+
+
 def test_warnings_and_stderr_of_a_test_cell_cost_nothing(launcher, settings):
     test = "import sys, warnings\nwarnings.warn('careful')\nprint('note', file=sys.stderr)"
     verdicts, _, _ = run(launcher, settings, "x = 1", graded_cell(test))
@@ -241,15 +247,17 @@ def test_a_final_number_is_partial_credit_as_nbgrader_reads_it(launcher, setting
     """The last line's value is shown as IPython would, and scores what nbgrader makes of it."""
     from autograder.trusted.executor import cell_result
 
-    sources = ["0.5", "import numpy as np\nnp.float64(0.5)", "-1", "7", "assert False\n1"]
+    sources = ["0.5", "import numpy as np\nnp.float64(0.5)", "-1", "7", "assert False\n1",
+               "float('nan')"]
     _, summary, nb = run(launcher, settings, "x = 1", *[graded_cell(s, points=2) for s in sources])
     tests = nb.cells[1:]
     shown = [[o.data["text/plain"] for o in c.outputs if o.output_type == "execute_result"]
              for c in tests]
-    assert shown == [["0.5"], ["np.float64(0.5)"], ["-1"], ["2.0"], []]
-    assert [cell_result(c).points for c in tests] == [0.5, 2, 2, 2, 0]
-    assert [cell_result(c).passed for c in tests] == [False, True, True, True, False]
-    assert [note.split(": ", 1)[1][:10] for note in summary.notes] == ["ends in -1", "ends in 7,"]
+    assert shown == [["0.5"], ["np.float64(0.5)"], ["-1"], ["2.0"], [], ["nan"]]
+    assert [cell_result(c).points for c in tests] == [0.5, 2, 2, 2, 0, 2]
+    assert [cell_result(c).passed for c in tests] == [False, True, True, True, False, True]
+    notes = [note.split(": ", 1)[1][:11] for note in summary.notes]
+    assert notes == ["ends in -1,", "ends in 7, ", "ends in nan"]
 
 
 def test_binding_a_learner_name_to_a_function_of_the_test_is_noted_for_the_instructor(launcher,
@@ -267,7 +275,9 @@ def test_test_cells_import_the_instructors_helpers_from_the_notebooks_folder(lau
     import sys
 
     (tmp_path / "lesson_checks_helper.py").write_text("def expected():\n    return 5\n")
-    test = "from lesson_checks_helper import expected\nassert sum_of_squares(2) == expected()"
+    (tmp_path / "expected.txt").write_text("5")
+    test = ("from lesson_checks_helper import expected\nassert sum_of_squares(2) == expected()\n"
+            "assert sum_of_squares(2) == int(open('expected.txt').read())")
     nb = new_notebook(cells=[new_code_cell(SQUARES), graded_cell(test)])
     execute_notebook(nb, launcher, workdir=tmp_path)
     assert [o.output_type for o in nb.cells[1].outputs] == ["stream"]
@@ -280,3 +290,17 @@ def test_the_kernel_knows_it_is_autograded_when_nbgrader_says_so(launcher, setti
     learner = "import os\nmode = os.environ.get('NBGRADER_EXECUTION')"
     verdicts, _, _ = run(launcher, settings, learner, graded_cell("assert mode == 'autograde'"))
     assert verdicts == [True]
+
+
+def test_the_lessons_files_are_in_the_kernels_folder_read_only(launcher, settings):
+    """Data the instructor ships with a lesson is there for learner code, and stays as shipped."""
+    learner = ("text = open('data/lemur.csv').read()\n"
+               "try:\n    open('data/lemur.csv', 'w').write('1')\n    wrote = True\n"
+               "except OSError:\n    wrote = False")
+    nb = new_notebook(cells=[new_code_cell(learner), graded_cell("assert text == '4,0,1'"),
+                             graded_cell("assert not wrote")])
+    execute_notebook(nb, launcher, files={"data/lemur.csv": b"4,0,1"})
+    verdicts = [[o.output_type for o in cell.outputs] for cell in nb.cells[1:]]
+    assert verdicts[0] == ["stream"]
+    if settings.mode != "none":  # unsandboxed, as root, nothing is read-only
+        assert verdicts[1] == ["stream"]
