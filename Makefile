@@ -69,4 +69,4 @@ lock: $(READY)
 	   $(BIN)/pip freeze --exclude-editable --disable-pip-version-check | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
 
 clean:
-	rm -rf $(VENV) gradebook.db submitted autograded feedback grades.json grades.csv .demo
+	rm -rf $(VENV) gradebook.db submitted autograded feedback grades.json grades.csv report .demo

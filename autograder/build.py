@@ -21,6 +21,9 @@ import nbformat
 
 from .course import Course
 from .errors import CourseError
+from .grading import gradebook
+# Source notebook metadata for instructors only (read by `autograder report`), never released.
+INSTRUCTOR_METADATA = "autograder"
 # Executed outputs that name the machine: kernel temp files in warnings, memory addresses.
 _NOISE = [
     (re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<cell>"),
@@ -59,6 +62,7 @@ def build(course: Course, *, check: bool = False) -> BuildReport:
         for built, target in ((release, course.release), (solutions, course.solutions)):
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(built, target)
+        gradebook.remember_registered(course, lessons)  # generate_assignment registered them
     return BuildReport(lessons, time.monotonic() - started)
 
 
@@ -80,8 +84,10 @@ def _ok(result: dict, step: str, lesson: str) -> None:
 
 
 def _scrub(path: Path) -> None:
-    """Make a generated notebook byte-identical across machines and runs."""
+    """Make a generated notebook byte-identical across machines and runs, and drop the notebook
+    metadata that is for instructors only (the misconceptions' descriptions)."""
     nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop(INSTRUCTOR_METADATA, None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if "outputs" in cell:

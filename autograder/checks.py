@@ -10,6 +10,7 @@ before values: a broadcastable or empty tensor never passes a value comparison.
 from __future__ import annotations
 
 import math
+import sys
 
 SIGNIFICANT = 4
 
@@ -124,6 +125,37 @@ def expect_close(
         )
     if not same:
         raise Mistake(message.format(got=fmt(got)), why)
+
+
+def call(function, *args, what: str = "", hint: str = "", why: str = "raises-an-error"):
+    """`function(*args)` with its warnings silenced; an exception it raises fails the check.
+
+    The failure names the call (`what`, else the function's name) and the exception, then `hint`.
+    NotImplementedError and NameError pass through, as do the grader's own errors (the kernel
+    stopped, an unreadable answer): the grader and Validate already explain those.
+    """
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function(*args)
+    except (NotImplementedError, NameError):
+        raise
+    except Exception as error:
+        if _graders_own(error):
+            raise
+        name = what or f"{getattr(function, '__name__', 'your function')}(...)"
+        lines = str(error).strip().splitlines()
+        detail = f": {lines[0][:300]}" if lines else ""
+        raise Mistake(_join(f"{name} raised {type(error).__name__}{detail}.", hint), why) from None
+
+
+def _graders_own(error: Exception) -> bool:
+    """Whether `error` is the grader's (kernel gone, answer unreadable), not the learner's."""
+    standins = sys.modules.get("autograder.trusted.standins")
+    learners = getattr(standins, "LearnerError", ())
+    return type(error).__module__.startswith("autograder.") and not isinstance(error, learners)
 
 
 def _dtype(dtype) -> str:

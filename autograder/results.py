@@ -78,7 +78,16 @@ def write_grades_json(path: Path, results: list[NotebookResult]) -> None:
 def read_grades_json(path: Path) -> list[NotebookResult]:
     """The results in a `grades.json`; an unreadable or missing file has none."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        return [NotebookResult.from_json(entry) for entry in document["submissions"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        return load_grades_json(path)
+    except (OSError, ValueError):
         return []
+
+
+def load_grades_json(path: Path) -> list[NotebookResult]:
+    """The results in a `grades.json`; OSError if it cannot be read, ValueError if it is not one."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return [NotebookResult.from_json(entry) for entry in document["submissions"]]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"it is not grades.json as `autograder grade` writes it "
+                         f"({type(error).__name__}: {error})") from error

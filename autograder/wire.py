@@ -17,7 +17,7 @@ import math
 import sys
 
 MIME = "application/vnd.autograder.value+json"
-MAX_ELEMENTS = 4_000_000  # per tensor or array
+MAX_ELEMENTS = 500_000  # per tensor or array: 4 MB of float64, within one message from the kernel
 MAX_ITEMS = 10_000  # per list, tuple or dict
 MAX_STRING = 100_000
 MAX_DEPTH = 12
@@ -212,7 +212,7 @@ def _encode_module(module, ref, depth):
 class Budget:
     """What rebuilding one answer may cost the decoding side; WireError when it is spent."""
 
-    def __init__(self, elements=16_000_000, items=200_000, layers=10_000, points=200_000):
+    def __init__(self, elements=2_000_000, items=200_000, layers=10_000, points=200_000):
         self.left = {"elements": elements, "items": items, "layers": layers, "points": points}
 
     def spend(self, kind, amount):

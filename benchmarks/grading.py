@@ -1,23 +1,39 @@
-"""Seconds per submission: `autograder grade` against plain `nbgrader autograde`, and the floor.
+"""The night's job, end to end: `autograder grade` (with feedback) against plain nbgrader.
 
 Lays out N synthetic submissions (half with the reference answers, half with one answer left
-undone), round-robin over the lessons, in two identical throwaway course folders; grades one
-with `autograder grade --no-feedback` and the other with `nbgrader autograde`; and times the
-floor: a fresh `python` that imports torch and runs the lesson's code cells. Peak memory is the
-largest sum of resident memory over each command's whole process tree (sampled every 0.1 s).
+undone), round-robin over the lessons, in identical throwaway course folders, then times
 
-    .venv/bin/python benchmarks/grading.py --submissions 40
+- `autograder grade` as instructors run it (grades and feedback), with a phase breakdown:
+  start-up until the first notebook starts; per notebook the kernel start, the learner's cells,
+  the test cells (probes included), nbgrader's bookkeeping and the feedback page; the tail
+  (grades.json, the CSV, the class report);
+- plain `nbgrader autograde` followed by `nbgrader generate_feedback`;
+- the floor: forking a warm kernel from the sandbox's fork server and running the lesson's
+  learner cells in it, with nothing else;
+- optionally a large run (`--large 400`, ours only): notebooks per minute and peak memory per
+  worker, so the cost of a class of any size is a computed figure.
+
+CPU figures are core-seconds of the whole process tree (getrusage of the reaped children); peak
+memory is sampled every 0.1 s from /proc: proportional set size (PSS), so that pages a forked
+kernel shares with its fork server count once, for the tree and for each worker with its sandbox.
+
+    .venv/bin/python benchmarks/grading.py --submissions 40 --large 400
 """
+
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import nbformat
@@ -25,13 +41,11 @@ import nbformat
 from autograder.course import Course
 
 REPO = Path(__file__).resolve().parents[1]
-MODES = {  # appended to the benchmark course's nbgrader_config.py
-    "fork-server": "",
-    "sandbox-per-kernel": "\nc.Limits.fork_server = False\n",
-    "unsandboxed": "\nc.Limits.isolation = 'none'\n",
-}
 BIN = Path(sys.executable).parent
 COURSE = Course.find(REPO)
+PER_NOTEBOOK = ["kernel start", "learner cells", "test cells", "nbgrader bookkeeping", "feedback", "results",
+                "kernel cpu"]
+START_UP = ["intake", "gradebook prepare", "stage", "worker imports", "worker warm-up"]
 
 
 def main() -> int:
@@ -40,39 +54,88 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--lessons", nargs="*", help="default: all lessons")
     parser.add_argument("--skip-nbgrader", action="store_true", help="only time autograder grade and the floor")
-    parser.add_argument("--modes", nargs="*", default=["fork-server"], choices=sorted(MODES),
-                        help="isolation modes of autograder grade to time (the cost of the sandbox)")
+    parser.add_argument("--large", type=int, default=0, help="also grade this many submissions (ours only)")
     args = parser.parse_args()
-    lessons = args.lessons or sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
+    lessons = args.lessons or COURSE.lessons
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    print(f"{args.submissions} submissions over {len(lessons)} lessons, {args.jobs} jobs, {os.cpu_count()} cores")
+    print(f"{args.submissions} submissions over {len(lessons)} lessons, {args.jobs} jobs, "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
-        plain = Path(tmp) / "plain"
-        lay_out(plain, lessons, args.submissions)
-        floor = measure_floor(lessons, Path(tmp), env)
-        print(f"floor (python + import torch + the lesson's cells): {floor:.2f} s per notebook")
-        t_ours = None
-        for mode in args.modes:
-            ours = Path(tmp) / f"ours-{mode}"
-            lay_out(ours, lessons, args.submissions)
-            with open(ours / "nbgrader_config.py", "a") as config:
-                config.write(MODES[mode])
-            seconds, mem = timed([str(BIN / "autograder"), "--course", str(ours), "grade", "--no-feedback",
-                                  "--jobs", str(args.jobs)], env)
-            t_ours = t_ours or seconds
-            per = seconds / args.submissions
-            print(f"autograder grade ({mode}): {seconds:7.1f} s  {per:.2f} s per submission  "
-                  f"({per * args.jobs:.2f} core-s each, {per * args.jobs / floor:.2f}x the floor)  "
-                  f"peak {mem / 2**20:.0f} MiB")
+        tmp = Path(tmp)
+        floor = measure_floor(lessons)
+        print(f"floor (fork a warm kernel, run the lesson's learner cells): {floor:.3f} s per notebook")
+
+        ours = run_ours(tmp / "ours", lessons, args.submissions, args.jobs, env)
+        report_ours(ours, args.submissions)
+
         if not args.skip_nbgrader:
+            plain = tmp / "plain"
+            lay_out(plain, lessons, args.submissions)
             for lesson in lessons:
-                run([str(BIN / "nbgrader"), "generate_assignment", lesson, "--force"], plain, env)
-            t_plain, mem_plain = timed([str(BIN / "nbgrader"), "autograde", "*", "--force"], env, cwd=plain)
-            per_plain = t_plain / args.submissions
-            print(f"nbgrader autograde: {t_plain:7.1f} s  {per_plain:.2f} s per submission  "
-                  f"peak {mem_plain / 2**20:.0f} MiB")
-            print(f"speed-up: {t_plain / t_ours:.2f}x")
+                subprocess.run([str(BIN / "nbgrader"), "generate_assignment", lesson, "--force"],
+                               cwd=plain, env=env, check=True, capture_output=True)  # fmt: skip
+            graded = timed([str(BIN / "nbgrader"), "autograde", "*", "--force"], env, cwd=plain)
+            feedback = timed([str(BIN / "nbgrader"), "generate_feedback", "*", "--force"], env, cwd=plain)
+            wall, cpu = graded["wall"] + feedback["wall"], graded["cpu"] + feedback["cpu"]
+            n = args.submissions
+            print(f"\nplain nbgrader (autograde + generate_feedback): {wall:7.1f} s  {wall / n:.3f} s per "
+                  f"submission  {cpu / n:.3f} core-s each  peak {max(graded['peak'], feedback['peak']) / 2**20:.0f} MiB")
+            print(f"speed-up, end to end with feedback: {wall / ours['wall']:.2f}x "
+                  f"(core-seconds: {cpu / ours['cpu']:.2f}x)")  # fmt: skip
+
+        if args.large:
+            large = run_ours(tmp / "large", lessons, args.large, args.jobs, env)
+            per_minute = args.large / large["wall"] * 60
+            marginal = (large["cpu"] - ours["cpu"]) / (args.large - args.submissions)
+            print(f"\nlarge run, {args.large} submissions: {large['wall']:.1f} s, {per_minute:.0f} notebooks per "
+                  f"minute, {large['cpu'] / args.large:.3f} core-s each, peak per worker "
+                  f"{large['worker_peak'] / 2**20:.0f} MiB, whole tree {large['peak'] / 2**20:.0f} MiB")
+            print(f"steady state (core-seconds of the {args.large - args.submissions} notebooks beyond the first "
+                  f"{args.submissions}): {marginal:.3f} core-s per notebook")
+            print(f"a class of 1,000 on this machine: about {1000 / per_minute:.0f} minutes")
     return 0
+
+
+def run_ours(course: Path, lessons: list[str], n: int, jobs: int, env: dict) -> dict:
+    lay_out(course, lessons, n)
+    from autograder.grading import gradebook
+
+    gradebook.prepare(Course.find(course), lessons, [])  # as `autograder build` leaves a course
+    phases_file = course.parent / f"{course.name}-phases.jsonl"
+    env = dict(env, AUTOGRADER_PHASES=str(phases_file))
+    launched = time.time()
+    result = timed([str(BIN / "autograder"), "grade", "--course", str(course), "--jobs", str(jobs)], env)
+    result["phases"] = [json.loads(line) for line in phases_file.read_text().splitlines()]
+    result["launched"] = launched
+    return result
+
+
+def report_ours(ours: dict, n: int) -> None:
+    records = ours["phases"]
+    starts = sorted(r["at"] for r in records if r.get("event") == "notebook start")
+    totals: dict[str, list[float]] = defaultdict(list)
+    cpu_totals: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        if "phase" in r:
+            totals[r["phase"]].append(r["wall"])
+            cpu_totals[r["phase"]].append(r["cpu"])
+    per = {name: sum(values) / n for name, values in totals.items()}
+    cpu = {name: sum(values) / n for name, values in cpu_totals.items()}
+    for table in (per, cpu):
+        inside = table.get("kernel start", 0) + table.get("learner cells", 0) + table.get("test cells", 0)
+        table["nbgrader bookkeeping"] = table.get("autograde", 0) - inside
+    print(f"\nautograder grade (with feedback): {ours['wall']:7.1f} s  {ours['wall'] / n:.3f} s per submission  "
+          f"{ours['cpu'] / n:.3f} core-s each  peak {ours['peak'] / 2**20:.0f} MiB, "
+          f"per worker {ours['worker_peak'] / 2**20:.0f} MiB")
+    print(f"  start-up until the first notebook starts: {starts[0] - ours['launched']:.2f} s")
+    for name in START_UP:
+        walls = totals.get(name, [0.0])
+        print(f"    {name:<22} {max(walls):.2f} s (longest of {len(walls)})")
+    print("  per notebook (mean seconds: wall, and the grading process's own CPU; the kernel's is not in it):")
+    for name in PER_NOTEBOOK:
+        print(f"    {name:<22} {per.get(name, 0):.3f}  cpu {cpu.get(name, 0):.3f}")
+    tail = sum(totals.get("outputs", [])) + sum(totals.get("report", []))
+    print(f"  tail (grades.json, CSV, class report): {tail:.2f} s")
 
 
 def lay_out(course: Path, lessons: list[str], n: int) -> None:
@@ -82,53 +145,71 @@ def lay_out(course: Path, lessons: list[str], n: int) -> None:
         shutil.copytree(REPO / folder, course / folder)
     for i in range(n):
         lesson = lessons[i % len(lessons)]
-        undone = {list(COURSE.exercises(lesson))[0]: "raise NotImplementedError()"} if i % 2 else {}
-        nb = COURSE.answered(lesson, undone)
+        first = next(iter(COURSE.lesson(lesson).reference_answers()))
+        undone = {first: "raise NotImplementedError()"} if i % 2 else {}
         target = course / "submitted" / f"learner{i:03d}" / lesson
         target.mkdir(parents=True)
-        nbformat.write(nb, target / f"{lesson}.ipynb")
+        nbformat.write(COURSE.answered(lesson, undone), target / f"{lesson}.ipynb")
 
 
-def measure_floor(lessons: list[str], tmp: Path, env: dict) -> float:
-    """Mean seconds for a fresh python to import torch and run a lesson's code cells."""
+def measure_floor(lessons: list[str], repeat: int = 3) -> float:
+    """Median seconds to fork a kernel from a warm fork server and run a lesson's learner cells."""
+    from autograder.sandbox.launcher import KernelLauncher
+    from autograder.sandbox.limits import Sandboxing
+    from autograder.trusted.executor import is_test_cell
+    from autograder.trusted.kernel import LearnerKernel
+
+    launcher = KernelLauncher(Sandboxing.resolve(COURSE.config))
+    launcher.warm_up()
     seconds = []
-    for lesson in lessons:
-        nb = COURSE.answered(lesson)
-        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and not c.source.lstrip().startswith("%"))
-        script = tmp / f"floor-{lesson}.py"
-        script.write_text("import matplotlib\nmatplotlib.use('Agg')\n" + code)
-        start = time.perf_counter()
-        subprocess.run([sys.executable, str(script)], cwd=tmp, env=env, check=True, capture_output=True)
-        seconds.append(time.perf_counter() - start)
-    return sum(seconds) / len(seconds)
+    try:
+        for _ in range(repeat):
+            for lesson in lessons:
+                files = {name: (COURSE.source / lesson / name).read_bytes()
+                         for name in COURSE.instructor_files(lesson)}  # fmt: skip
+                cells = [c for c in COURSE.answered(lesson).cells if c.cell_type == "code" and not is_test_cell(c)]
+                start = time.perf_counter()
+                kernel = LearnerKernel(launcher, launcher.limits, files).start()
+                try:
+                    for cell in cells:
+                        kernel.run_cell(cell)
+                finally:
+                    kernel.close()
+                seconds.append(time.perf_counter() - start)
+    finally:
+        launcher.close()
+    return statistics.median(seconds)
 
 
-def run(argv: list[str], cwd: Path, env: dict) -> None:
-    subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
-
-
-def timed(argv: list[str], env: dict, cwd: Path | None = None) -> tuple[float, int]:
-    """Wall seconds and peak resident memory (bytes) of the whole process tree."""
+def timed(argv: list[str], env: dict, cwd: Path | None = None) -> dict:
+    """Wall seconds, core-seconds and peak memory (the tree's, and the largest worker's)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = [0]
-    threading.Thread(target=_sample, args=(process, peak), daemon=True).start()
+    peaks = {"tree": 0, "worker": 0}
+    threading.Thread(target=_sample, args=(process, peaks), daemon=True).start()
     _, err = process.communicate()
-    elapsed = time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if process.returncode:
         raise SystemExit(f"{argv[0]} failed:\n{err.decode()[-3000:]}")
-    return elapsed, peak[0]
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "peak": peaks["tree"], "worker_peak": peaks["worker"]}
 
 
-def _sample(process: subprocess.Popen, peak: list) -> None:
+def _sample(process: subprocess.Popen, peaks: dict) -> None:
     while process.poll() is None:
-        peak[0] = max(peak[0], _tree_rss(process.pid))
+        children, rss = _processes()
+        peaks["tree"] = max(peaks["tree"], _subtree(process.pid, children, rss))
+        for worker in children.get(process.pid, []):  # each worker with its sandbox and kernels
+            peaks["worker"] = max(peaks["worker"], _subtree(worker, children, rss))
         time.sleep(0.1)
 
 
-def _tree_rss(root: int) -> int:
+def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
+    """Parent -> children, and pid -> proportional set size in bytes, of every process."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    pss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -136,9 +217,15 @@ def _tree_rss(root: int) -> int:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
+            with open(f"/proc/{entry}/smaps_rollup") as f:
+                line = next(line for line in f if line.startswith("Pss:"))
+            pss[int(entry)] = int(line.split()[1]) * 1024
+        except (OSError, IndexError, ValueError, StopIteration):
             continue
+    return children, pss
+
+
+def _subtree(root: int, children: dict, rss: dict) -> int:
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
@@ -148,4 +235,4 @@ def _tree_rss(root: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

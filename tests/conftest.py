@@ -31,11 +31,6 @@ def course_dir(tmp_path: Path) -> Path:
     return copy_course(tmp_path / "course")
 
 
-@pytest.fixture(scope="session")
-def session_course_dir(tmp_path_factory) -> Path:
-    return copy_course(tmp_path_factory.mktemp("session") / "course")
-
-
 def lessons() -> list[str]:
     return sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
 

@@ -83,11 +83,15 @@ def page(browser, lab, artifacts, request):
     lab.shut_down_kernels()
 
 
-def put(lab, folder: str, nb: nbformat.NotebookNode, name: str) -> str:
-    """Write `nb` into the served folder; return its path as JupyterLab names it."""
+def put(lab, folder: str, nb: nbformat.NotebookNode, name: str, lesson: str | None = None) -> str:
+    """Write `nb` into the served folder, beside the files released with `lesson` (as `make lab`
+    copies them, 06-train's animals.csv); return its path as JupyterLab names it."""
     path = lab.root / folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
+    for released in sorted((REPO / "notebooks" / lesson).iterdir()) if lesson else []:
+        if released.suffix != ".ipynb":
+            shutil.copy(released, path.parent / released.name)
     return f"{folder}/{name}"
 
 
@@ -112,7 +116,8 @@ def test_lesson_with_reference_answers_runs_plots_and_validates(lesson, lab, pag
     does Validate agree?"""
     nb = answered(lesson)
     ids = grade_ids(nb)
-    notebook = NotebookPage.open(page, lab, put(lab, lesson, nb, f"{lesson}.ipynb"), cells=len(nb.cells))
+    path = put(lab, lesson, nb, f"{lesson}.ipynb", lesson)
+    notebook = NotebookPage.open(page, lab, path, cells=len(nb.cells))
     shown = dict(zip(ids, notebook.run_all()))
     notebook.screenshot_pages(artifacts / f"{lesson}-notebook")
 
@@ -147,7 +152,7 @@ def test_wrong_answer_typed_in_shows_its_misconception_and_fails_validate(lab, p
     nb = answered(lesson)
     ids = grade_ids(nb)
     answer, test = ids.index(variant["exercise"]), ids.index(variant["fails"][0])
-    path = put(lab, "wrong-answer", nb, f"{lesson}.ipynb")
+    path = put(lab, "wrong-answer", nb, f"{lesson}.ipynb", lesson)
     notebook = NotebookPage.open(page, lab, path, cells=len(nb.cells))
 
     notebook.type_into(answer, variant["code"])

@@ -73,3 +73,20 @@ def test_leak_check_finds_a_solution_line_in_the_release(tmp_path):
 def _public_lines(nb):
     from autograder.lessons import split_secret
     return {line for c in nb.cells for line in split_secret(c.source)[1]}
+
+
+@pytest.mark.slow
+def test_text_printed_in_pieces_is_one_output_in_the_solution(tmp_path):
+    """Does a cell whose text reaches the notebook in pieces give one output, every time?"""
+    root = copy_course(tmp_path / "course")
+    for folder in ("source", "notebooks", "solutions"):
+        shutil.rmtree(root / folder)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        'print("first", flush=True)\nprint("second", flush=True)')])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    (root / "source" / "00-pieces").mkdir(parents=True)
+    nbformat.write(nb, root / "source" / "00-pieces" / "00-pieces.ipynb")
+    build(Course.find(root))
+    solved = nbformat.read(root / "solutions" / "00-pieces" / "00-pieces.ipynb", as_version=4)
+    outputs = solved.cells[0].outputs
+    assert [(o.output_type, o.text) for o in outputs] == [("stream", "first\nsecond\n")]

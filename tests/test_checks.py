@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
-from autograder.checks import Mistake, expect, expect_close, expect_tensor, fmt
+from autograder.checks import Mistake, call, expect, expect_close, expect_tensor, fmt
 
 
 def test_an_empty_broadcastable_tensor_never_passes_a_value_comparison():
@@ -75,3 +77,51 @@ def test_expect_raises_an_assertion_error_with_its_misconception():
     with pytest.raises(AssertionError) as failed:
         expect(False, "Each row should sum to 1.", why="softmax-dim")
     assert isinstance(failed.value, Mistake) and failed.value.misconception == "softmax-dim"
+
+
+def test_an_error_raised_by_the_learners_function_fails_with_its_name_and_the_hint():
+    def train(x):
+        raise RuntimeError("expected scalar type Long but found Float\nmore detail")
+
+    with pytest.raises(Mistake) as failed:
+        call(train, 1, hint="Pass the targets as int64.", why="loss-inputs")
+    assert str(failed.value) == (
+        "train(...) raised RuntimeError: expected scalar type Long but found Float. "
+        "Pass the targets as int64."
+    )
+    assert failed.value.misconception == "loss-inputs"
+
+
+def test_a_call_returns_the_result_and_silences_warnings(recwarn):
+    def noisy(a, b):
+        warnings.warn("deprecated", UserWarning)
+        return a + b
+
+    assert call(noisy, 2, 3) == 5
+    assert not recwarn.list
+
+
+@pytest.mark.parametrize("error", [NotImplementedError(), NameError("name 'x' is not defined")])
+def test_an_unwritten_answer_or_missing_name_passes_through(error):
+    with pytest.raises(type(error)):
+        call(raising(error))
+
+
+def raising(error):
+    def function():
+        raise error
+    return function
+
+
+def test_the_graders_own_errors_pass_through_and_the_learners_do_not():
+    from autograder.trusted.kernel import KernelStopped
+    from autograder.trusted.standins import learner_error
+    from autograder.wire import WireError
+
+    for own in (KernelStopped("out of time"), WireError("bad shape")):
+        with pytest.raises(type(own)):
+            call(raising(own))
+    learners = learner_error("train", "ValueError", "Target size must be the same as input size")
+    with pytest.raises(Mistake, match="train raised ValueError: Target size") as failed:
+        call(raising(learners), what="train")
+    assert failed.value.misconception == "raises-an-error"

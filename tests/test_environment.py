@@ -10,7 +10,8 @@ CONDA_NAMES = {"pytorch-cpu": "torch"}  # conda-forge package -> PyPI distributi
 
 
 def _split(requirement: str) -> tuple[str, str]:
-    name, spec = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement).groups()
+    """(name, version spec); extras such as psycopg's [binary] are PyPI's alone, conda has none."""
+    name, spec = re.match(r"^\s*([A-Za-z0-9_.\-]+)(?:\[[^]]*\])?\s*(.*)$", requirement).groups()
     return name.lower().replace("_", "-"), spec.replace(" ", "")
 
 

@@ -109,6 +109,7 @@ def test_ipython_exit_stops_the_notebook_at_once_whatever_the_timing(launcher, s
     assert "exit()" in verdicts[1] and "exit()" in summary.stopped
 
 
+@pytest.mark.slow  # waits out the 10-second cell limit
 def test_an_endless_cell_is_stopped_at_the_cell_limit(launcher, settings):
     verdicts, summary, _ = run(launcher, settings,
                                "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
@@ -119,7 +120,8 @@ def test_an_endless_cell_is_stopped_at_the_cell_limit(launcher, settings):
 def test_output_beyond_the_budget_is_dropped(launcher, settings):
     _, _, nb = run(launcher, settings, "print('x' * 10_000_000)\nfor i in range(5000): print(i)", "y = 1")
     kept = sum(len(str(o)) for c in nb.cells for o in c.outputs)
-    assert kept < 50_000 and "output truncated" in str(nb.cells[0].outputs)
+    shown = str(nb.cells[0].outputs)
+    assert kept < 50_000 and ("output truncated" in shown or "more than the grader reads" in shown)
 
 
 def test_script_outputs_are_reduced_to_inert_types(launcher, settings):

@@ -106,14 +106,35 @@ def test_summary_names_the_ungradable_and_the_outputs(course):
     assert "ungradable" in out and "carol" in out and "grades.json" in out and "feedback" in out
 
 
-def test_grading_again_changes_nothing(course):
+def test_grading_ends_with_where_the_class_report_is(course):
+    """Does `autograder grade` write the class report and say where, in one line of its summary?"""
+    report = course / "report" / "index.html"
+    out = (course / "first-run.txt").read_text().splitlines()
+    lines = [line for line in out if line.strip().startswith("report ")]
+    assert lines == [f"  report      {report}"]
+    assert report.is_file() and "carol" in report.read_text()
+
+
+
+@pytest.fixture
+def own_copy(course, tmp_path):
+    """A copy of the graded class for a test that changes it: the shared class stays as graded."""
+    import shutil
+    copy = tmp_path / "course"
+    shutil.copytree(course, copy)
+    return copy
+
+
+def test_grading_again_changes_nothing(own_copy):
+    course = own_copy
     before = (course / "grades.json").read_text(), gradebook_rows(course)
     grade_class(course=Course.find(course), jobs=2)
     assert (course / "grades.json").read_text() == before[0]
     assert gradebook_rows(course) == before[1]
 
 
-def test_regrading_one_learner_leaves_the_others_alone(course):
+def test_regrading_one_learner_leaves_the_others_alone(own_copy):
+    course = own_copy
     others = {k: v for k, v in gradebook_rows(course).items() if k[0] != "bob"}
     submit(course, "bob", FIRST, answered(FIRST))
     grade_class(course=Course.find(course), students=["bob"], jobs=2)
@@ -124,7 +145,8 @@ def test_regrading_one_learner_leaves_the_others_alone(course):
     assert ("alice", FIRST) in grades(course), "grades.json still lists the learners not regraded"
 
 
-def test_a_submission_broken_on_resubmission_keeps_no_stale_grades(course):
+def test_a_submission_broken_on_resubmission_keeps_no_stale_grades(own_copy):
+    course = own_copy
     submit(course, "alice", FIRST, b"")
     grade_class(course=Course.find(course), students=["alice"], assignments=[FIRST], jobs=1)
     entry = grades(course)[("alice", FIRST)]
@@ -142,6 +164,18 @@ def _hidden_lines(lesson):
 def _html_text(text):
     import html
     return html.escape(text, quote=False)
+
+
+def test_grades_json_follows_its_published_schema(course):
+    import jsonschema
+
+    from conftest import REPO
+    schema = json.loads((REPO / "docs" / "grades.schema.json").read_text())
+    document = json.loads((course / "grades.json").read_text())
+    jsonschema.validate(document, schema)
+    assert document["submissions"], "the schema check saw real entries"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**document, "schema_version": 1}, schema)
 
 
 def test_a_test_cell_that_cannot_cross_the_sandbox_is_reported_to_the_instructor_only(tmp_path):

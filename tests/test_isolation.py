@@ -137,6 +137,7 @@ kernel.iopub_socket.close(linger=0)
 '''
 
 
+@pytest.mark.slow  # waits out a cell limit: the broken kernel never answers
 def test_the_grader_never_follows_a_learner_link_to_a_host_socket(launcher, tmp_path):
     host = tmp_path / "host.sock"
     listener = socket.socket(socket.AF_UNIX)

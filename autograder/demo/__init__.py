@@ -4,10 +4,14 @@ The sample class is laid out in `.demo/` beside the course, so the course's own 
 submissions are untouched:
 
 - **ada** answers every lesson with the reference solutions (full marks);
-- **ben** and the other learners of `sample_class.yml` make known mistakes;
+- **ben** and most others make known mistakes, several of them the same ones;
 - **cy** hands in a damaged notebook, a renamed one and an empty one (ungradable, with reasons);
-- **dee** tampers: patches torch's checkers, poisons the reference, rewrites later cells, reads the
-  gradebook and hidden tests, hard-codes the slide's output.
+- **dee** tampers: patches torch's checkers, poisons the reference, reads the gradebook and hidden
+  tests, probes the network;
+- **eve** hands in two lessons untouched and skips one.
+
+`sample_class.yml` says what each learner hands in and what grading must find; the demo ends
+with the class report (`autograder report`) of what the class got wrong.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import yaml
 from ..build import build
 from ..course import Course
 from ..grading.batch import grade_class
+from ..report import write_report
 from ..terminal import line, make_console, print_summary, progress_bar, shown
 
 SAMPLE_CLASS = Path(__file__).with_name("sample_class.yml")
@@ -42,7 +47,8 @@ except OSError as error:
 
 
 def sample_class() -> dict:
-    """learner -> {"about": ..., "answers": {lesson: {exercise: code}}} from sample_class.yml."""
+    """learner -> {"about", "hands_in", "lessons": {lesson: {answers, untouched, file, tampering,
+    fails}}} from sample_class.yml (its header explains each key)."""
     return yaml.safe_load(SAMPLE_CLASS.read_text(encoding="utf-8"))
 
 
@@ -54,11 +60,11 @@ def main(*, course_dir: str | None = None) -> int:
     console.print(f"built {len(report.lessons)} lessons into notebooks/ and solutions/ in {report.seconds:.0f} s")
     console.rule("2. lay out a sample class")
     demo = lay_out(course, course.root / ".demo")
-    console.print("ada: reference answers | " + " | ".join(
-        f"{name}: {learner['about']}" for name, learner in sample_class().items()
-    ) + " | cy: damaged, renamed and empty notebooks | dee: tampers with the grader")
+    for name, learner in sample_class().items():
+        console.print(line(f"  {name}: ", shown(learner.get("about", ""))))
     console.rule("3. grade it: autograder grade --course .demo")
-    outcome = grade_class(course=Course.find(demo), jobs=os.cpu_count() or 1,
+    graded = Course.find(demo)
+    outcome = grade_class(course=graded, jobs=os.cpu_count() or 1,
                           progress=lambda total: progress_bar(console, total))  # fmt: skip
     print_summary(console, outcome)
     console.rule("what ben reads in his feedback")
@@ -68,6 +74,8 @@ def main(*, course_dir: str | None = None) -> int:
                 if not test.passed:
                     console.print(line(f"  {result.assignment} / {test.grade_id}: ", shown(test.message)))
                     break
+    console.rule("4. what the class got wrong: autograder report --course .demo")
+    console.print(line("class report: ", shown(write_report(graded))))
     return 1 if outcome.grader_errors else 0
 
 
@@ -79,33 +87,36 @@ def lay_out(course: Course, target: Path) -> Path:
     for folder in (course.source, course.release):
         shutil.copytree(folder, target / folder.name)
     lessons = course.lessons
-    for lesson in lessons:
-        _submit(target, "ada", lesson, course.answered(lesson))
     for name, learner in sample_class().items():
-        for lesson in lessons:
-            answers = (learner.get("answers") or {}).get(lesson)
-            if answers == "untouched":
-                _submit(target, name, lesson, nbformat.read(course.release / lesson / f"{lesson}.ipynb", as_version=4))
-            else:
-                _submit(target, name, lesson, course.answered(lesson, answers or {}))
-    first, *rest = lessons
-    damaged = nbformat.writes(course.answered(first))
-    (_folder(target, "cy", first) / f"{first}.ipynb").write_text(damaged[: len(damaged) // 2])
-    if rest:
-        (_folder(target, "cy", rest[0]) / "Untitled.ipynb").write_text(nbformat.writes(course.answered(rest[0])))
-        (_folder(target, "cy", rest[-1]) / f"{rest[-1]}.ipynb").write_bytes(b"")
-    stubs = {grade_id: "raise NotImplementedError()" for grade_id in list(course.lesson(first).reference_answers())[1:]}
-    nb = course.answered(first, stubs)
-    nb.cells.insert(1, nbformat.v4.new_code_cell(TAMPERING))
-    _submit(target, "dee", first, nb)
+        for lesson in learner.get("hands_in") or lessons:
+            _hand_in(course, target, name, lesson, (learner.get("lessons") or {}).get(lesson) or {})
     return target
+
+
+def _hand_in(course: Course, target: Path, student: str, lesson: str, spec: dict) -> None:
+    """One learner's lesson as sample_class.yml describes it."""
+    folder = _folder(target, student, lesson)
+    if spec.get("untouched"):
+        nb = nbformat.read(course.release / lesson / f"{lesson}.ipynb", as_version=4)
+    else:
+        nb = course.answered(lesson, spec.get("answers") or {})
+    if spec.get("tampering"):
+        nb.cells.insert(1, nbformat.v4.new_code_cell(TAMPERING))
+    broken = spec.get("file")
+    if broken is None:
+        nbformat.write(nb, folder / f"{lesson}.ipynb")
+    elif broken == "damaged":  # cut off halfway, as when a save is interrupted
+        text = nbformat.writes(nb)
+        (folder / f"{lesson}.ipynb").write_text(text[: len(text) // 2])
+    elif broken == "renamed":
+        nbformat.write(nb, folder / "Untitled.ipynb")
+    elif broken == "empty":
+        (folder / f"{lesson}.ipynb").write_bytes(b"")
+    else:
+        raise ValueError(f"{SAMPLE_CLASS}: {student} / {lesson}: unknown file: {broken!r}")
 
 
 def _folder(course: Path, student: str, lesson: str) -> Path:
     folder = course / "submitted" / student / lesson
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _submit(course: Path, student: str, lesson: str, nb: nbformat.NotebookNode) -> None:
-    nbformat.write(nb, _folder(course, student, lesson) / f"{lesson}.ipynb")

@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import phases
 from ..course import Course
 from ..errors import CourseError, GraderBusy
 from ..results import UNGRADABLE, NotebookResult, read_grades_json, write_grades_json
@@ -60,10 +61,27 @@ def main(*, course: Course, submitted: str | None, assignments: list[str] | None
     outcome = grade_class(course=course, submitted=Path(submitted) if submitted else None, assignments=assignments,
                           students=students, jobs=jobs, feedback=feedback, sandboxing=sandboxing,
                           progress=lambda total: progress_bar(console, total))  # fmt: skip
+    if not outcome.interrupted:
+        with phases.phase("report"):
+            outcome.paths["report"] = _class_report(course, verbose)
     print_summary(console, outcome, verbose=verbose)
     if outcome.interrupted:
         return 130
     return 1 if outcome.grader_errors else 0
+
+
+def _class_report(course: Course, verbose: bool) -> str:
+    """Write the class report; if that fails, say why and how to retry (the grades stay written)."""
+    from ..report import write_report
+
+    try:
+        return str(write_report(course))
+    except Exception as error:  # the grades are written; the report must not hide them
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        return f"not written ({type(error).__name__}: {error}); run `autograder report -v`"
 
 
 def grade_class(*, course: Course, submitted: Path | None = None, assignments: list[str] | None = None,
@@ -78,26 +96,25 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
     gradebook.quiet()
     gradebook.use_alembic_api()
     submitted = (submitted or course.folder("submitted_directory")).resolve()
-    unknown = sorted(set(assignments or []) - set(course.lessons))
-    if unknown:
-        raise CourseError(f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(course.lessons)})")
+    refuse_unknown_lessons(course, assignments)
     sandboxing = sandboxing or Sandboxing.resolve(course.config)
     refuse_exposed_course(course, submitted, sandboxing.mode)
     with _one_batch(course) as state:
-        submissions = find_submissions(course, submitted, lessons=assignments, students=students)
-        todo = _jobs(submissions)
         staging = state / "staging"
         shutil.rmtree(staging, ignore_errors=True)
         setup = GradingSetup(course.root, course.config, sandboxing, staging / "submitted", feedback)
-        # Workers import torch and start their sandboxes while the gradebook is prepared.
-        pool = WorkerPool(setup, min(max(1, jobs), len(todo))) if todo else None
+        submissions: list[Submission] = []
         results: dict[tuple, NotebookResult] = {}
-        interrupted = False
+        interrupted, pool = False, None
         try:
-            known = sorted({s.student for s in submissions if not unusable_name(s.student)})
-            gradebook.prepare(course, sorted({s.lesson for s in submissions if s.gradable}), known)
-            stage(submissions, staging / "submitted")
-            _forget_ungradable(course, submissions)
+            # Workers import torch and start their sandboxes while submissions are read and the
+            # gradebook is prepared; the folders tell how many jobs there can be at most.
+            folders = _lesson_folders(submitted, assignments, students)
+            pool = WorkerPool(setup, min(max(1, jobs), folders)) if folders else None
+            submissions = take_in(course, submitted, assignments=assignments, students=students)
+            todo = _jobs(submissions)
+            with phases.phase("stage"):
+                stage(submissions, staging / "submitted")
             with progress(len(todo)) if progress else nullcontext(lambda: None) as advance:
 
                 def done(job: Job, graded: list[NotebookResult]) -> None:
@@ -115,20 +132,61 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
             if pool is not None:
                 pool.close(kill=interrupted)
             shutil.rmtree(staging, ignore_errors=True)
-        max_scores = gradebook.max_scores(course)
-        final = []
-        for sub in submissions:
-            if sub.gradable and sub.key in results:
-                result = results[sub.key]
-                if result.grader_error:
-                    result.max_score = max_scores.get((sub.lesson, sub.notebook), 0.0)
-                final.append(result)
-            elif not sub.gradable:
-                final.append(_ungradable(sub, max_scores))
-        graded_everything = not interrupted
-        paths = write_outputs(course, final, partial=bool(assignments or students) or not graded_everything)
+        final = final_results(submissions, results, gradebook.max_scores(course))
+        partial = bool(assignments or students) or interrupted
+        with phases.phase("outputs"):
+            paths = write_outputs(course, final, partial=partial)
     return Outcome(sorted(final, key=lambda r: r.key), time.monotonic() - started, describe(sandboxing.mode),
                    paths, interrupted)  # fmt: skip
+
+
+def refuse_unknown_lessons(course: Course, assignments: list[str] | None) -> None:
+    unknown = sorted(set(assignments or []) - set(course.lessons))
+    if unknown:
+        raise CourseError(f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(course.lessons)})")
+
+
+def take_in(course: Course, submitted: Path, *, assignments: list[str] | None = None,
+            students: list[str] | None = None) -> list[Submission]:
+    """Intake without grading: find the submissions, prepare the gradebook for them, forget the
+    grades of lessons that can no longer be graded. `grade_class` grades next; the queue's
+    enqueuer has it graded elsewhere."""
+    refuse_unknown_lessons(course, assignments)
+    with phases.phase("intake"):
+        submissions = find_submissions(course, submitted, lessons=assignments, students=students)
+    known = sorted({s.student for s in submissions if not unusable_name(s.student)})
+    with phases.phase("gradebook prepare"):
+        gradebook.prepare(course, sorted({s.lesson for s in submissions if s.gradable}), known)
+    _forget_ungradable(course, submissions)
+    return submissions
+
+
+def jobs_of(submissions: list[Submission]) -> list[Job]:
+    """One job per (learner, lesson) with a gradable notebook."""
+    return _jobs(submissions)
+
+
+def final_results(submissions: list[Submission], results: dict[tuple, NotebookResult],
+                  max_scores: dict[tuple[str, str], float]) -> list[NotebookResult]:
+    """One result per expected notebook: what grading gave, or why intake could not grade it."""
+    final = []
+    for sub in submissions:
+        if sub.gradable and sub.key in results:
+            result = results[sub.key]
+            if result.grader_error:
+                result.max_score = max_scores.get((sub.lesson, sub.notebook), 0.0)
+            final.append(result)
+        elif not sub.gradable:
+            final.append(_ungradable(sub, max_scores))
+    return final
+
+
+def _lesson_folders(submitted: Path, assignments: list[str] | None, students: list[str] | None) -> int:
+    """How many <learner>/<lesson> folders there are: at most one job each."""
+    if not submitted.is_dir():
+        return 0
+    return sum(1 for student in submitted.iterdir() if student.is_dir() and (not students or student.name in students)
+               for lesson in student.iterdir() if lesson.is_dir() and (not assignments or lesson.name in assignments))
 
 
 def _jobs(submissions: list[Submission]) -> list[Job]:
@@ -151,6 +209,11 @@ def _ungradable(sub: Submission, max_scores: dict) -> NotebookResult:
     max_score = max_scores.get((sub.lesson, sub.notebook), 0.0) if sub.notebook else 0.0
     return NotebookResult(sub.student, sub.lesson, sub.notebook, UNGRADABLE, sub.problem, 0.0, max_score,
                           [], list(sub.notes), sub.detail, grader_error=sub.grader_error)  # fmt: skip
+
+
+def course_lock(course: Course) -> AbstractContextManager[Path]:
+    """The lock `grade` holds, for commands that take a class in or write its outputs elsewhere."""
+    return _one_batch(course)
 
 
 @contextmanager

@@ -37,11 +37,7 @@ def prepare(course: Course, lessons: list[str], students: list[str]) -> None:
     """
     from nbgrader.api import MissingEntry
 
-    record = course.root / RECORD
-    try:
-        known = json.loads(record.read_text())
-    except (OSError, ValueError):
-        known = {}
+    known = _read_record(course)
     stale = []
     with open_gradebook(course) as gb:
         for lesson in lessons:
@@ -55,18 +51,33 @@ def prepare(course: Course, lessons: list[str], students: list[str]) -> None:
     if stale:
         with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
             api = course.api(release_directory=tmp)
-            for lesson, fingerprint in stale:
+            for lesson, _fingerprint in stale:
                 result = api.generate_assignment(lesson, force=True, create=True)
                 if not result.get("success"):
                     log = (result.get("log") or "")[-2000:]
                     raise CourseError(f"nbgrader could not register lesson {lesson}:\n{log}")
-                known.setdefault(course.db_url, {})[lesson] = fingerprint
-        temporary = record.with_name(record.name + ".tmp")
-        temporary.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
-        temporary.replace(record)
+        remember_registered(course, [lesson for lesson, _ in stale])
     with open_gradebook(course) as gb:
         for student in students:
             gb.update_or_create_student(student)
+
+
+def remember_registered(course: Course, lessons: list[str]) -> None:
+    """Note that the gradebook holds the current source of `lessons` (nbgrader registered them)."""
+    known = _read_record(course)
+    for lesson in lessons:
+        known.setdefault(course.db_url, {})[lesson] = source_fingerprint(course, lesson)
+    record = course.root / RECORD
+    temporary = record.with_name(record.name + ".tmp")
+    temporary.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+    temporary.replace(record)
+
+
+def _read_record(course: Course) -> dict:
+    try:
+        return json.loads((course.root / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def source_fingerprint(course: Course, lesson: str) -> str:

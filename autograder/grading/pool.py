@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection, wait
 
+from .. import phases
 from ..results import UNGRADABLE, NotebookResult
 from .worker import GRADER_ERROR, GradingSetup, Job, Worker
 
@@ -24,8 +25,10 @@ def serve(connection: Connection, setup: GradingSetup) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        worker = Worker(setup)
-        worker.warm_up()
+        with phases.phase("worker imports"):
+            worker = Worker(setup)
+        with phases.phase("worker warm-up"):
+            worker.warm_up()
     except Exception as error:
         connection.send(("failed", f"the grading process could not start: {type(error).__name__}: {error}"))
         return

@@ -1,7 +1,8 @@
 """One grading process: nbgrader's autograde and feedback, built once, with learner code sandboxed.
 
 A `Worker` owns a kernel launcher (and through it a fork server), nbgrader's `Autograde`
-converter with `TrustedExecute` in the place of `Execute`, and nbgrader's `GenerateFeedback`.
+converter with `TrustedExecute` in the place of `Execute`, and nbgrader's `GenerateFeedback`,
+both kept for the life of the process (`converters`).
 It grades one (learner, lesson) job at a time and returns `NotebookResult`s; it never decides
 what happens to a submission it could not grade (the batch does).
 """
@@ -15,10 +16,12 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from .. import phases
 from ..course import Course
 from ..results import GRADED, UNGRADABLE, NotebookResult
 from ..sandbox.limits import Sandboxing
 from . import gradebook
+from .converters import KeptAutograde, KeptFeedback, check_metadata_once
 
 GRADER_ERROR = ("the grader could not grade this notebook because of an error on its side; your "
                 "instructor has the details and will grade it")  # fmt: skip
@@ -73,8 +76,6 @@ class Worker:
     """Grades jobs in this process; `close()` stops its sandbox."""
 
     def __init__(self, setup: GradingSetup):
-        from nbgrader.converters import Autograde, GenerateFeedback
-
         from ..sandbox.launcher import KernelLauncher
         from ..trusted.executor import TrustedExecute
 
@@ -87,14 +88,16 @@ class Worker:
         config = self.course.nbgrader_config(submitted_directory=str(setup.staging))
         self.coursedir = _coursedir(config)
         self.launcher = KernelLauncher(setup.sandboxing)
+        self.launcher.begin()  # its imports run while this process imports nbgrader and torch
         self.execute = TrustedExecute(launcher=self.launcher)
-        self.autograde = Autograde(coursedir=self.coursedir, config=config)
+        check_metadata_once()
+        self.autograde = KeptAutograde(coursedir=self.coursedir, config=config)
         self.autograde.autograde_preprocessors = autograde_pipeline(
             list(self.autograde.autograde_preprocessors), self.execute
         )
         self.autograde.force = True
         self.autograde.create_student = True
-        self.feedback = GenerateFeedback(coursedir=self.coursedir, config=config) if setup.feedback else None
+        self.feedback = KeptFeedback(coursedir=self.coursedir, config=config) if setup.feedback else None
         if self.feedback is not None:
             self.feedback.force = True
         self._files: dict[str, dict[str, bytes]] = {}
@@ -116,19 +119,23 @@ class Worker:
         """Autograde one learner's lesson with nbgrader, then its feedback; one result per notebook."""
         from nbgrader.utils import capture_log, temp_attrs
 
+        phases.event("notebook start")
         self.execute.files = self._lesson_files(job.lesson)
         self.execute.summaries = {}
         with temp_attrs(self.coursedir, assignment_id=job.lesson, student_id=job.student):
-            outcome = capture_log(self.autograde)
+            with phases.phase("autograde"):
+                outcome = capture_log(self.autograde)
             if outcome.get("success") and self.feedback is not None:
-                feedback = capture_log(self.feedback)
+                with phases.phase("feedback"):
+                    feedback = capture_log(self.feedback)
                 if not feedback.get("success"):
                     outcome = feedback
         if not outcome.get("success"):
             lines = (outcome.get("log") or outcome.get("error") or "").strip().splitlines()
             detail = " / ".join(lines[-3:])
             return [self._error(job, notebook, detail) for notebook in job.notebooks]
-        return [self._collect(job, notebook) for notebook in job.notebooks]
+        with phases.phase("results"):
+            return [self._collect(job, notebook) for notebook in job.notebooks]
 
     def close(self) -> None:
         self.launcher.close()

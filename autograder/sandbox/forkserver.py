@@ -14,14 +14,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import phases
 from . import bwrap
-from .launcher import LearnerProcess, connection_info, kernel_environment, memfd, read_info
+from .launcher import (UNTRUSTED_PY, LearnerProcess, connection_info, kernel_environment, memfd, read_info,
+                       untrusted_modules)  # fmt: skip
 from .limits import Limits
 from .seccomp import keyring_filter
 
 log = logging.getLogger(__name__)
 
-ZYGOTE = Path(__file__).resolve().parents[1] / "untrusted" / "zygote.py"
 FONT_CACHE = "/run/autograder/fontlist.json"
 
 
@@ -51,11 +52,17 @@ class ForkServer:
         self.limits, self.uid, self.font_cache = limits, uid, font_cache
         self.process: subprocess.Popen | None = None
         self.root_pid = 0
+        self._info_read: int | None = None
         self._log = tempfile.TemporaryFile()
 
-    def _start(self) -> None:
+    def begin(self) -> None:
+        """Start the server if it is not running; do not wait for it (its imports take seconds)."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        self.process, self.root_pid = None, 0
         layout = bwrap.Layout(
-            tmpfs="/scratch", tmpfs_size=self.limits.scratch_size, dirs=[("/run/autograder", "0755")],
+            tmpfs="/scratch", tmpfs_size=self.limits.scratch_size,
+            dirs=[("/run/autograder", "0755"), (UNTRUSTED_PY, "0755")],
             # to make each notebook's home and IPC namespace, then drop to the learner's uid
             caps=["CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_SYS_ADMIN"], chdir="/scratch",
             env=dict(kernel_environment("/scratch"), MPLCONFIGDIR="/scratch/.mpl",
@@ -63,16 +70,23 @@ class ForkServer:
         )  # fmt: skip
         if self.font_cache:
             layout.ro_binds.append((str(self.font_cache), FONT_CACHE))
-        seccomp = memfd("seccomp", keyring_filter())
+        fds = [memfd(name, source) for name, source in untrusted_modules().items()]
+        layout.data += [(fd, f"{UNTRUSTED_PY}/{name}") for fd, name in zip(fds, untrusted_modules())]
+        fds.append(memfd("seccomp", keyring_filter()))
         info_read, info_write = os.pipe()
-        argv = bwrap.command(layout, [sys.executable, "-c", ZYGOTE.read_text()],
-                             info_fd=info_write, seccomp_fd=seccomp)  # fmt: skip
+        argv = bwrap.command(layout, [sys.executable, "-m", "autograder_zygote"],
+                             info_fd=info_write, seccomp_fd=fds[-1])  # fmt: skip
         try:
-            self.process = subprocess.Popen(argv, pass_fds=(info_write, seccomp), start_new_session=True,
+            self.process = subprocess.Popen(argv, pass_fds=(info_write, *fds), start_new_session=True,
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
         finally:
-            os.close(info_write)
-            os.close(seccomp)
+            for fd in (info_write, *fds):
+                os.close(fd)
+        self._info_read = info_read
+
+    def _until_ready(self) -> None:
+        """Wait for the server begun by `begin` to say it is ready; RuntimeError if it does not."""
+        info_read, self._info_read = self._info_read, None
         info = read_info(info_read)
         if info is None or self._read(timeout=300).get("ready") is not True:
             self.stop()
@@ -81,7 +95,9 @@ class ForkServer:
 
     def ask(self, request: dict, timeout: float = 120) -> dict:
         if self.process is None or self.process.poll() is not None:
-            self._start()
+            self.begin()
+        if self._info_read is not None:
+            self._until_ready()
         try:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
@@ -105,6 +121,7 @@ class ForkServer:
             "limits": {"memory": limits.memory, "cpu_time": limits.cpu_time,
                        "file_size": limits.file_size, "processes": limits.processes},
             "env": kernel_environment("{home}"),
+            "message_limit": limits.answer_size,
             "files": {name: base64.b64encode(data).decode("ascii") for name, data in files.items()},
         }  # fmt: skip
         reply = self.ask(request)
@@ -114,14 +131,20 @@ class ForkServer:
 
     def reap(self, pid: int, home: str) -> None:
         try:
-            clean = self.ask({"op": "reap", "pid": pid, "uid": self.uid, "home": home}).get("clean")
+            reply = self.ask({"op": "reap", "pid": pid, "uid": self.uid, "home": home})
         except RuntimeError:
-            clean = False
+            reply = {}
+        clean = reply.get("clean", False)
+        if isinstance(reply.get("cpu"), float):
+            phases.record("kernel cpu", cpu=reply["cpu"])  # the kernel's own CPU, for benchmarks
         if not clean:  # start the next notebook in a brand-new sandbox
             log.warning("a learner's processes or files outlived their notebook; restarting the sandbox")
             self.stop()
 
     def stop(self) -> None:
+        if self._info_read is not None:
+            os.close(self._info_read)
+            self._info_read = None
         if self.process is not None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 HOME = "/home/learner"
 CONNECTION_FILE = "/run/autograder/kernel.json"
+UNTRUSTED_PY = "/run/autograder/py"  # the untrusted/ modules, read-only, importable in the sandbox
+UNTRUSTED = Path(__file__).resolve().parents[1] / "untrusted"
+MODULES = {"autograder_kernel_start": "kernel_start.py", "autograder_zygote": "zygote.py"}
 UID_RANGE = range(61000, 65000)  # user ids the sandboxes run as (when the grader is root)
 MAX_FILES_BYTES = 16 * 1024**2  # instructor files copied into one kernel's home
 
@@ -74,10 +77,20 @@ class SandboxProcess(LearnerProcess):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def kernel_environment(home: str) -> dict:
+def untrusted_modules() -> dict[str, bytes]:
+    """File name -> source of the modules that run inside the sandbox, importable by name."""
+    return {f"{module}.py": (UNTRUSTED / source).read_bytes() for module, source in MODULES.items()}
+
+
+def kernel_environment(home: str, limits: Limits | None = None, python_path: str = UNTRUSTED_PY) -> dict:
     """The whole environment of a learner kernel: nothing inherited from the grader but the
     NBGRADER_EXECUTION that nbgrader sets while it autogrades (notebooks may test for it)."""
-    env = {
+    extra = {"PYTHONPATH": python_path}
+    if limits is not None:
+        extra["AUTOGRADER_MESSAGE_LIMIT"] = str(limits.answer_size)
+    if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate"):
+        extra["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
+    return extra | {
         "HOME": home,
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "LANG": "C.UTF-8",
@@ -91,13 +104,10 @@ def kernel_environment(home: str) -> dict:
         "JPY_PARENT_PID": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
-    if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate"):
-        env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
-    return env
 
 
 def kernel_argv(connection_file: str) -> list[str]:
-    return [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file,
+    return [sys.executable, "-m", "autograder_kernel_start", "-f", connection_file,
             "--HistoryManager.hist_file=:memory:", "--IPKernelApp.quiet=True"]  # fmt: skip
 
 
@@ -139,8 +149,13 @@ class KernelLauncher:
             return self._server.spawn(key, files)
         return self._start_bubblewrap(key, files)
 
+    def begin(self) -> None:
+        """Start the fork server in the background (if there is one); `warm_up` waits for it."""
+        if self._server is not None:
+            self._server.begin()
+
     def warm_up(self) -> None:
-        """Start the fork server now rather than at the first notebook."""
+        """Start the fork server now rather than at the first notebook, and wait until it is ready."""
         if self._server is not None:
             self._server.ask({"op": "poll", "pid": 0})
 
@@ -163,10 +178,13 @@ class KernelLauncher:
         layout = bwrap.Layout(
             tmpfs=HOME, tmpfs_size=self.limits.scratch_size, tmpfs_perms="0777",
             dirs=[(HOME + "/tmp", "0777"), (HOME + "/.config", "0777"),
-                  (HOME + "/.config/matplotlib", "0777"), ("/run/autograder", "0755")],
-            data=[(fds[0], CONNECTION_FILE)], chdir=HOME, env=kernel_environment(HOME),
+                  (HOME + "/.config/matplotlib", "0777"), ("/run/autograder", "0755"), (UNTRUSTED_PY, "0755")],
+            data=[(fds[0], CONNECTION_FILE)], chdir=HOME, env=kernel_environment(HOME, self.limits),
             user_namespace=self.mode == "bubblewrap-user",
         )  # fmt: skip
+        for name, source in untrusted_modules().items():
+            fds.append(memfd(name, source))
+            layout.data.append((fds[-1], f"{UNTRUSTED_PY}/{name}"))
         for name, data in sorted(files.items()):
             for parent in reversed(Path(name).parents[:-1]):
                 if (f"{HOME}/{parent}", "0755") not in layout.dirs:
@@ -211,6 +229,10 @@ class KernelLauncher:
             os.chmod(path, 0o444)
         path = os.path.join(home, "kernel.json")
         Path(path).write_text(json.dumps(connection_info(key, os.path.join(home, ".kernel"))))
+        python_path = os.path.join(home, ".autograder-py")
+        os.makedirs(python_path)
+        for name, source in untrusted_modules().items():
+            Path(python_path, name).write_bytes(source)
         limits = self.limits
 
         def limit():  # runs in the child before exec
@@ -223,7 +245,7 @@ class KernelLauncher:
                 except (ValueError, OSError):
                     pass
 
-        process = subprocess.Popen(kernel_argv(path), cwd=home, env=kernel_environment(home),
+        process = subprocess.Popen(kernel_argv(path), cwd=home, env=kernel_environment(home, limits, python_path),
                                    preexec_fn=limit, start_new_session=True,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)  # fmt: skip

@@ -34,7 +34,7 @@ class Limits(Configurable):
         60, help="Seconds one test cell may run in the grader (counted in notebook_timeout)."
     ).tag(config=True)
     answer_size = Integer(
-        64 * 1024**2,
+        8 * 1024**2,
         help="Bytes of one answer the grader reads from a kernel (a probe's reply, or outputs "
         "sent during it).",
     ).tag(config=True)

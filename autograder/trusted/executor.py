@@ -26,6 +26,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Any
 
+from .. import phases
 from ..results import TestResult
 from ..sandbox.launcher import KernelLauncher
 from .kernel import KernelStopped, LearnerKernel
@@ -124,8 +125,9 @@ def _run_test_cell(cell, namespace: TestNamespace, kernel: LearnerKernel, stuck)
             message = f"Your notebook stopped before this test could check it: {stopped.reason}."
             return TestRun(_failed(cell, message, "notebook-stopped"))
     # The notebook's deadline is wall-clock time, so the test's own time counts in it.
-    return run_test(cell.source, namespace, grade_id=grade_id, max_points=points, timeout=timeout,
-                    stuck=stuck, cell=f"`{grade_id}` (cell id {cell.get('id', '?')})")  # fmt: skip
+    with phases.phase("test cells"):
+        return run_test(cell.source, namespace, grade_id=grade_id, max_points=points, timeout=timeout,
+                        stuck=stuck, cell=f"`{grade_id}` (cell id {cell.get('id', '?')})")  # fmt: skip
 
 
 def _failed(cell, message: str, misconception: str) -> TestResult:

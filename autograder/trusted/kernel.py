@@ -20,7 +20,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
-from .. import wire
+from .. import phases, wire
 from ..sandbox import sockets
 from ..sandbox.launcher import KernelLauncher, LearnerProcess
 from ..sandbox.limits import Limits
@@ -164,6 +164,10 @@ class LearnerKernel:
     # ------------------------------------------------------------------ lifetime
     def start(self) -> LearnerKernel:
         """Start the kernel and wait until it answers; RuntimeError if it cannot."""
+        with phases.phase("kernel start"):
+            return self._start()
+
+    def _start(self) -> LearnerKernel:
         self.deadline = time.monotonic() + self.limits.notebook_timeout
         self.process = self.launcher.start(self.files)
         try:
@@ -214,7 +218,8 @@ class LearnerKernel:
         """Run a learner cell, recording its (limited) outputs; raise KernelStopped if it ends."""
         self.check_running()
         self._set_timeout()
-        self._execute(cell, store_history=True)
+        with phases.phase("learner cells"):
+            self._execute(cell, store_history=True)
 
     def fetch(self, name: str):
         """The learner's value of `name`, decoded on this side."""
@@ -261,6 +266,7 @@ class LearnerKernel:
     def _set_timeout(self) -> None:
         remaining = self.remaining()
         self._client.timeout = int(max(1, min(self.limits.cell_timeout, remaining)))
+        self._client.iopub_timeout = self._client.timeout  # outputs still arriving after the reply
         self._notebook_limit_applies = remaining < self.limits.cell_timeout
 
     def _decode(self, description, name):
@@ -295,14 +301,17 @@ class LearnerKernel:
                 if type(answer) is not dict:
                     raise wire.WireError("the kernel's answer is not a description")
                 return answer
-        raise wire.WireError("the kernel sent no answer")
+        raise wire.WireError("no answer arrived: it may be too large for the grader to read")
 
     def _execute(self, cell, store_history):
         try:
             run_sync(self._client.async_execute_cell)(cell, 0, store_history=store_history)
             if self._client.asked_to_exit:
                 self._stop("your notebook called exit(), which ends the Python kernel; remove that call")
-        except CellTimeoutError:
+        except CellTimeoutError as error:
+            if "IOPub" in str(error):
+                self._stop("your notebook's output was still arriving long after its cell finished; "
+                           "print less")
             if self._notebook_limit_applies:
                 self._stop(f"the notebook ran longer than {self.limits.notebook_timeout:g} seconds "
                            "in total (the time limit); look for slow or waiting cells")  # fmt: skip
@@ -340,11 +349,16 @@ def bounded_unpack(data: bytes | str):
     return json.loads(raw.decode("utf8", "replace"))
 
 
+RECEIVE_QUEUE = 32  # messages ZeroMQ may hold for the grader before it reads them
+
+
 def _bounded_context(max_message: int):
-    """A ZeroMQ context whose sockets drop any message larger than the grader will read."""
+    """A ZeroMQ context whose sockets drop any message larger than the grader will read, and hold
+    at most RECEIVE_QUEUE unread ones: a kernel flooding its output fills its own memory, not ours."""
     import zmq
     import zmq.asyncio
 
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, max_message)
+    context.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
     return context

@@ -1,8 +1,9 @@
 """A fork server that lives inside the sandbox: import torch once, fork a fresh kernel per notebook.
 
-`sandbox.ForkServer` starts this file's source with `python -c` inside a bubblewrap sandbox (no
-network, read-only system, a tmpfs at /scratch) as root of that sandbox with only CAP_SETUID and
-CAP_SETGID. It never runs learner code itself. For each notebook it forks a child that drops to
+`sandbox.forkserver.ForkServer` runs this module (`python -m autograder_zygote`, with the
+untrusted modules bound read-only into the sandbox) inside a bubblewrap sandbox (no network,
+read-only system, a tmpfs at /scratch) as root of that sandbox with only the capabilities to
+make homes, namespaces and drop to the learner's uid. It never runs learner code itself. For each notebook it forks a child that drops to
 an unprivileged user id, limits itself, and becomes an IPython kernel with torch, numpy,
 matplotlib and ipykernel already imported (the imports cost seconds; the fork, milliseconds).
 When grading of that notebook ends, every process of that user id is killed and its folder
@@ -14,7 +15,8 @@ Protocol: one JSON object per line on stdin, one reply per line on stdout.
       files, name -> base64, are written read-only into the home before the kernel starts)
   {"op": "poll", "pid": P}  -> {"alive": bool}
   {"op": "reap", "pid": P, "uid": U, "home": "/scratch/N"}  -> {"clean": bool}
-This file must not import the autograder package (it is not visible in the sandbox).
+This file must not import the autograder package (it is not visible in the sandbox); it imports
+its neighbour `autograder_kernel_start`, bound beside it.
 """
 import base64
 import ctypes
@@ -22,6 +24,7 @@ import json
 import os
 import resource
 import secrets
+import select
 import shutil
 import signal
 import sys
@@ -59,6 +62,18 @@ def preload():
     import sqlite3  # noqa: F401
 
 
+IDLE = 0.5  # seconds without a request after which the server uses its time for preload_later
+
+
+def preload_later():
+    """What only some lessons need, imported once the server is ready, while it waits for work."""
+    import torch
+    import torch.optim
+
+    # The first optimizer a process makes imports torch's compiler stack (seconds).
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
 def spawn(request):
     uid = int(request["uid"])
     # A fresh, unguessable home that only this learner's uid can enter; /scratch itself is not
@@ -74,12 +89,22 @@ def spawn(request):
     code = 1
     try:
         become_learner(request, home)
+        from autograder_kernel_start import guard_messages
+
+        guard_messages(request["message_limit"])
         from ipykernel.kernelapp import IPKernelApp
-        app = IPKernelApp.instance()
-        app.initialize(["-f", home + "/.kernel.json", "--HistoryManager.hist_file=:memory:",
-                        "--IPKernelApp.quiet=True",
-                        # pyplot was imported before this kernel's shell existed: hook it up now.
-                        "--IPKernelApp.matplotlib=inline"])
+        from traitlets.config import Config
+
+        config = Config()
+        config.IPKernelApp.connection_file = home + "/.kernel.json"
+        config.IPKernelApp.quiet = True
+        config.IPKernelApp.matplotlib = "inline"  # pyplot was imported before this kernel's shell existed
+        config.HistoryManager.hist_file = ":memory:"
+        app = IPKernelApp.instance(config=config)
+        # That config is the whole command line: building the parser for one (every option of every
+        # class) would cost most of the kernel's start.
+        app.parse_command_line = lambda argv=None: None
+        app.initialize([])
         app.start()
         code = 0
     finally:
@@ -156,15 +181,18 @@ def reap(request):
         finally:
             os._exit(code)
     os.waitpid(killer, 0)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     try:
         os.rmdir(home)  # emptied by the learner's uid above; only root may remove it from /scratch
     except OSError:
         pass
-    return {"clean": not _running_as(uid) and not os.path.exists(home)}
+    return {"clean": not _running_as(uid) and not os.path.exists(home), "cpu": cpu}
 
 
 def _running_as(uid):
@@ -197,7 +225,19 @@ def main():
     out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()
-    for line in sys.stdin:
+    later = [preload_later]
+    requests = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)
+    pending = b""
+    while True:
+        if later and not pending and not select.select([requests], [], [], IDLE)[0]:
+            later.pop(0)()  # nothing asked of us yet: use the time
+            continue
+        while b"\n" not in pending:
+            chunk = requests.read(65536)
+            if not chunk:
+                return
+            pending += chunk
+        line, pending = pending.split(b"\n", 1)
         request = json.loads(line)
         out.write(json.dumps(handlers[request["op"]](request)) + "\n")
         out.flush()

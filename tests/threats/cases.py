@@ -65,7 +65,6 @@ class Case:
     twin: str | None = None  # a learner whose every test must come out the same
     reason: tuple = ()  # ungradable: words the reason must contain (case-insensitive)
     notes: tuple = ()  # words that must appear in the notes
-    xfail: str | None = None  # a known weakness of the grader, described
     stub: bool = False  # no answers at all: solution text must not appear in its outputs
     ran: str = ""  # text the hostile cell prints when it ran to its end ($S: the sentinel)
 

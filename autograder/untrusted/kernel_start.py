@@ -1,0 +1,68 @@
+"""Start an IPython kernel whose own messages stay within what the grader reads.
+
+The grader's sockets refuse any message larger than `c.Limits.answer_size` (ZeroMQ then drops
+the connection, and with it the rest of the cell's messages). An honest kernel must never send
+one: this module, run inside the sandbox, makes the kernel replace the content of an oversized
+output with a short notice before it is sent. A kernel whose learner code removes the guard only
+delays its own notebook. Self-contained: it runs where the autograder package is not visible.
+"""
+
+import os
+import sys
+
+LIMIT_VARIABLE = "AUTOGRADER_MESSAGE_LIMIT"
+OUTPUTS = ("stream", "display_data", "execute_result", "update_display_data", "error")
+HEADROOM = 64 * 1024  # header, signature and framing of a message
+
+
+def guard_messages(limit):
+    """Make every Session of this process shrink output messages larger than `limit` bytes."""
+    from jupyter_client.session import Session
+
+    send = Session.send
+    content_limit = max(1024, int(limit) - HEADROOM)
+
+    def bounded_send(self, stream, msg_or_type, content=None, *args, **kwargs):
+        if isinstance(msg_or_type, dict):
+            kind, body = msg_or_type.get("msg_type") or msg_or_type.get("header", {}).get("msg_type"), msg_or_type.get("content")
+        else:
+            kind, body = msg_or_type, content
+        if isinstance(body, dict):
+            size = len(self.pack(body))
+            if size > content_limit:
+                if kind not in OUTPUTS:
+                    return None  # widget and other traffic: the grader keeps none of it
+                body = shrunk(kind, body, size)
+                if isinstance(msg_or_type, dict):
+                    msg_or_type["content"] = body
+                else:
+                    content = body
+        return send(self, stream, msg_or_type, content, *args, **kwargs)
+
+    Session.send = bounded_send
+
+
+def shrunk(kind, content, size):
+    notice = "[an output of %d bytes, more than the grader reads, was left out]" % size
+    if kind == "stream":
+        return {"name": content.get("name", "stdout"), "text": notice + "\n"}
+    if kind == "error":
+        return {"ename": str(content.get("ename", "Error"))[:200], "evalue": notice, "traceback": [notice]}
+    body = {"data": {"text/plain": notice}, "metadata": {}}
+    if kind == "execute_result":
+        body["execution_count"] = content.get("execution_count")
+    if "transient" in content:
+        body["transient"] = {}
+    return body
+
+
+def main():
+    guard_messages(int(os.environ[LIMIT_VARIABLE]))
+    from ipykernel.kernelapp import launch_new_instance
+
+    sys.argv[0] = "ipykernel_launcher"
+    launch_new_instance()
+
+
+if __name__ == "__main__":
+    main()
