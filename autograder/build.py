@@ -47,7 +47,10 @@ def build(course: Course, *, check: bool = False) -> BuildReport:
         release, solutions = out / "notebooks", out / "solutions"
         # --check leaves the course's gradebook alone; a real build updates it for grading.
         db_url = f"sqlite:///{out / 'gradebook.db'}" if check else course.db_url
-        api = course.api(release_directory=str(release), solution_directory=str(solutions), db_url=db_url)
+        # Kernels on IPC sockets of this build's own: no TCP port to race for, no plain-text warning.
+        kernels = {"KernelManager": {"transport": "ipc", "ip": str(out / "kernel")}}
+        api = course.api(release_directory=str(release), solution_directory=str(solutions), db_url=db_url,
+                         settings=kernels)  # fmt: skip
         for lesson in lessons:
             _ok(api.generate_assignment(lesson, force=True, create=True), "generate_assignment", lesson)
             _ok(generate_solution(api, lesson), "generate_solution", lesson)

@@ -23,18 +23,23 @@ from .trusted.executor import RunSummary, cell_result, execute_notebook, is_test
 MAX_FILE_BYTES = 4 * 1024**2
 
 
-def check_notebook(path: Path, sandboxing: Sandboxing | None = None) -> tuple[list[TestResult], RunSummary]:
-    """The result of every test cell of the notebook, in order, and how the run went."""
+def check_notebook(path: Path, *, launcher: KernelLauncher | None = None) -> tuple[list[TestResult], RunSummary]:
+    """The result of every test cell of the notebook, in order, and how the run went.
+
+    A `launcher` (with its sandbox) may be reused across notebooks; by default one is made with
+    the limits of the course the notebook sits in.
+    """
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several kinds for damaged files
         raise AutograderError(f"{path} is not a notebook that can be read ({type(error).__name__})") from error
-    sandboxing = sandboxing or Sandboxing.resolve(_course_config(path))
-    launcher = KernelLauncher(sandboxing)
+    own = launcher is None
+    launcher = launcher or KernelLauncher(Sandboxing.resolve(_course_config(path)))
     try:
         summary = execute_notebook(nb, launcher, files=_files_beside(path), workdir=path.parent)
     finally:
-        launcher.close()
+        if own:
+            launcher.close()
     return [cell_result(cell) for cell in nb.cells if is_test_cell(cell)], summary
 
 

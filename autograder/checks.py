@@ -9,10 +9,14 @@ before values: a broadcastable or empty tensor never passes a value comparison.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
-import sys
+import warnings
 
 SIGNIFICANT = 4
+NOT_DEFINED = ("`{name}` is not defined when this test runs: run its cell, and if that cell shows "
+               "an error, fix it first.")
 
 
 class Mistake(AssertionError):
@@ -33,6 +37,44 @@ def expect(condition, message: str, *, why: str | None = None) -> None:
         raise Mistake(message, why)
 
 
+def not_defined(name: str, hint: str = "", *, why: str = "answer-not-defined") -> Mistake:
+    """The Mistake for an answer `name` that does not exist (its cell raised, or never ran).
+
+    Raise it from `except NameError:` around the first use of the name, so the learner reads the
+    same message whether the test runs in their kernel (Validate) or in the grader.
+    """
+    return Mistake(_join(NOT_DEFINED.format(name=name), hint), why)
+
+
+def call(function, *args, what: str, hint: str = "", why: str = "raises-an-error",
+         hints: dict | None = None, **kwargs):
+    """`function(*args, **kwargs)` with its warnings and printing kept out of the test's output.
+
+    Under Validate a test cell that writes to stderr fails, at grading the learner's output is not
+    shown: silencing both gives one verdict. An exception the learner's code raises becomes a
+    Mistake saying `what` raised it, with `hint` (or, for an exception of a type in `hints`, that
+    type's `(hint, why)`). NotImplementedError (an unanswered exercise) and the grader's own
+    exceptions (a stopped kernel, an unreadable answer) pass through for the grader to report.
+    """
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            return function(*args, **kwargs)
+    except (NotImplementedError, Mistake):
+        raise
+    except Exception as error:
+        if not _raised_by_learner(error):
+            raise
+        for kind, (text, idea) in (hints or {}).items():
+            if isinstance(error, kind):
+                hint, why = text, idea
+                break
+        detail = (str(error).strip().splitlines() or [""])[0][:200]
+        said = f"{type(error).__name__} ({detail})" if detail else type(error).__name__
+        raise Mistake(_join(f"{what} raised {said}.", hint), why) from None
+
+
 def fmt(value, digits: int = SIGNIFICANT) -> str:
     """A number, tensor, array or nested list shown with `digits` significant digits."""
     if hasattr(value, "detach"):
@@ -48,7 +90,9 @@ def fmt(value, digits: int = SIGNIFICANT) -> str:
         return text if any(c in text for c in ".en") else text + "."
     if isinstance(value, (list, tuple)):
         inner = ", ".join(fmt(item, digits) for item in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+        if isinstance(value, list):
+            return f"[{inner}]"
+        return f"({inner}{',' if len(value) == 1 else ''})"
     return str(value)
 
 
@@ -101,21 +145,23 @@ def expect_close(
     rtol: float = 0.0,
     why: str | None = None,
     shape_hint: str = "",
-    shape_why: str = "wrong-shape",
+    shape_why: str | None = None,
 ) -> None:
     """Fail unless `got` has `expected`'s shape and its values within `atol` + `rtol`.
 
     `message` may use `{got}` (the learner's values, rounded); it should not show `expected`
-    when `expected` is a hidden test's answer.
+    when `expected` is a hidden test's answer. A value that is not a tensor, or not of
+    `expected`'s shape, fails with misconception `why` too unless `shape_why` names another.
     """
     import torch
 
-    got = expect_tensor(got, what)
+    got = expect_tensor(got, what, why=why or "not-a-tensor")
     expected = torch.as_tensor(expected)
     if tuple(got.shape) != tuple(expected.shape):
         raise Mistake(
-            _join(f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}.", shape_hint),
-            shape_why,
+            _join(f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}.",
+                  shape_hint),
+            shape_why or why or "wrong-shape",
         )
     if expected.dtype == torch.bool or not expected.is_floating_point():
         same = got.dtype == expected.dtype and torch.equal(got, expected)
@@ -127,35 +173,13 @@ def expect_close(
         raise Mistake(message.format(got=fmt(got)), why)
 
 
-def call(function, *args, what: str = "", hint: str = "", why: str = "raises-an-error"):
-    """`function(*args)` with its warnings silenced; an exception it raises fails the check.
-
-    The failure names the call (`what`, else the function's name) and the exception, then `hint`.
-    NotImplementedError and NameError pass through, as do the grader's own errors (the kernel
-    stopped, an unreadable answer): the grader and Validate already explain those.
-    """
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return function(*args)
-    except (NotImplementedError, NameError):
-        raise
-    except Exception as error:
-        if _graders_own(error):
-            raise
-        name = what or f"{getattr(function, '__name__', 'your function')}(...)"
-        lines = str(error).strip().splitlines()
-        detail = f": {lines[0][:300]}" if lines else ""
-        raise Mistake(_join(f"{name} raised {type(error).__name__}{detail}.", hint), why) from None
-
-
-def _graders_own(error: Exception) -> bool:
-    """Whether `error` is the grader's (kernel gone, answer unreadable), not the learner's."""
-    standins = sys.modules.get("autograder.trusted.standins")
-    learners = getattr(standins, "LearnerError", ())
-    return type(error).__module__.startswith("autograder.") and not isinstance(error, learners)
+def _raised_by_learner(error: BaseException) -> bool:
+    """In the grader the learner's exceptions arrive as LearnerError; the grader's own come from
+    autograder modules. Under Validate every exception is the learner's."""
+    cls = type(error)
+    if any(base.__name__ == "LearnerError" for base in cls.__mro__):
+        return True
+    return not (cls.__module__ or "").startswith("autograder")
 
 
 def _dtype(dtype) -> str:

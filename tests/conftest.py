@@ -60,7 +60,7 @@ def submit(course: Path, student: str, lesson: str, nb_or_bytes, name: str | Non
 
 
 def answered(lesson: str, answers: dict[str, str] | None = None) -> nbformat.NotebookNode:
-    """The learner release with the reference answers filled in, then `answers` (grade_id -> code)."""
+    """The learner release with the reference answers typed in, then `answers` (grade_id: code)."""
     return Course(REPO, load_config(REPO)).answered(lesson, answers)
 
 
@@ -68,3 +68,21 @@ def grades(course: Path) -> dict:
     """grades.json as {(student, lesson): submission}."""
     data = json.loads((course / "grades.json").read_text())
     return {(s["student"], s["assignment"]): s for s in data["submissions"]}
+
+
+@pytest.fixture(scope="session")
+def graded_lessons(tmp_path_factory) -> dict:
+    """Every lesson's reference answers, untouched release and known answers (tests/lessons/
+    variants/), graded once as one class by the real grader: {(student, lesson): submission}."""
+    from autograder.grading.batch import grade_class
+    from known_answers import all_variants, student
+
+    course = copy_course(tmp_path_factory.mktemp("lessons") / "course")
+    for lesson in lessons():
+        submit(course, "solution", lesson, answered(lesson))
+        submit(course, "untouched", lesson, release_notebook(lesson))
+    for lesson, index, variant in all_variants():
+        answers = {variant["exercise"]: variant["code"]}
+        submit(course, student(index), lesson, answered(lesson, answers))
+    grade_class(course=Course.find(course), jobs=2, feedback=False)
+    return grades(course)

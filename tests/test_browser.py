@@ -15,9 +15,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
 from conftest import REPO, answered, lessons, solution_notebook
+from known_answers import variants
 
 pytest.importorskip("playwright.sync_api", reason="playwright drives the browser: pip install -e '.[test]'")
 from playwright.sync_api import Error as PlaywrightError, sync_playwright  # noqa: E402
@@ -105,8 +105,8 @@ def outputs_images(nb: nbformat.NotebookNode) -> set[str]:
 
 
 def failure_message(text: str) -> str | None:
-    """The message of the AssertionError an output shows, if any."""
-    match = re.search(r"^AssertionError: (.*)", text, re.M | re.S)
+    """The message of the failed check an output shows, if any (a Mistake is an AssertionError)."""
+    match = re.search(r"^(?:AssertionError|Mistake): (.*)", text, re.M | re.S)
     return match.group(1).strip() if match else None
 
 
@@ -147,8 +147,7 @@ def test_lesson_with_reference_answers_runs_plots_and_validates(lesson, lab, pag
 def test_wrong_answer_typed_in_shows_its_misconception_and_fails_validate(lab, page, artifacts):
     """Does a learner who types a known-wrong answer read its misconception, in the page and in Validate?"""
     lesson, name = WRONG
-    variant = next(v for v in yaml.safe_load((REPO / "tests/lessons/variants" / f"{lesson}.yml").read_text())
-                   if v["name"] == name and v["kind"] == "wrong")
+    variant = next(v for v in variants(lesson) if v["name"] == name and v["kind"] == "wrong")
     nb = answered(lesson)
     ids = grade_ids(nb)
     answer, test = ids.index(variant["exercise"]), ids.index(variant["fails"][0])

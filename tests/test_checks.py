@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
-from autograder.checks import Mistake, call, expect, expect_close, expect_tensor, fmt
+from autograder.checks import Mistake, call, expect, expect_close, expect_tensor, fmt, not_defined
 
 
 def test_an_empty_broadcastable_tensor_never_passes_a_value_comparison():
@@ -23,7 +21,8 @@ def test_shape_is_checked_before_values_and_dtype_before_values():
     with pytest.raises(Mistake, match=r"shape \(3, 1\); expected \(1, 3\)"):
         expect_tensor(torch.ones(3, 1), "lemur", shape=(1, 3), dtype=torch.float32)
     with pytest.raises(Mistake, match="dtype int64; expected float32") as failed:
-        expect_tensor(torch.ones(1, 3, dtype=torch.int64), "lemur", shape=(1, 3), dtype=torch.float32)
+        expect_tensor(torch.ones(1, 3, dtype=torch.int64), "lemur", shape=(1, 3),
+                      dtype=torch.float32)
     assert failed.value.misconception == "wrong-dtype"
 
 
@@ -79,49 +78,94 @@ def test_expect_raises_an_assertion_error_with_its_misconception():
     assert isinstance(failed.value, Mistake) and failed.value.misconception == "softmax-dim"
 
 
-def test_an_error_raised_by_the_learners_function_fails_with_its_name_and_the_hint():
-    def train(x):
-        raise RuntimeError("expected scalar type Long but found Float\nmore detail")
+def test_a_learners_exception_becomes_a_mistake_naming_the_call_and_its_hint():
+    def broken(z):
+        raise TypeError("only one element tensors can be converted to Python scalars\nmore")
 
     with pytest.raises(Mistake) as failed:
-        call(train, 1, hint="Pass the targets as int64.", why="loss-inputs")
-    assert str(failed.value) == (
-        "train(...) raised RuntimeError: expected scalar type Long but found Float. "
-        "Pass the targets as int64."
-    )
-    assert failed.value.misconception == "loss-inputs"
+        call(broken, torch.ones(3), what="my_sigmoid(z)", hint="Use torch.exp.",
+             why="use-torch-exp")
+    assert str(failed.value) == ("my_sigmoid(z) raised TypeError (only one element tensors can be "
+                                 "converted to Python scalars). Use torch.exp.")
+    assert failed.value.misconception == "use-torch-exp"
 
 
-def test_a_call_returns_the_result_and_silences_warnings(recwarn):
-    def noisy(a, b):
-        warnings.warn("deprecated", UserWarning)
-        return a + b
+def test_a_hint_can_depend_on_the_type_of_the_exception():
+    def overflow(z):
+        raise OverflowError("math range error")
 
-    assert call(noisy, 2, 3) == 5
-    assert not recwarn.list
-
-
-@pytest.mark.parametrize("error", [NotImplementedError(), NameError("name 'x' is not defined")])
-def test_an_unwritten_answer_or_missing_name_passes_through(error):
-    with pytest.raises(type(error)):
-        call(raising(error))
+    hints = {TypeError: ("not this one", "other"), ArithmeticError: ("Use torch.exp.", "math-exp")}
+    with pytest.raises(Mistake) as failed:
+        call(overflow, 1000.0, what="my_sigmoid(z)", hint="generic", hints=hints)
+    assert str(failed.value).endswith("(math range error). Use torch.exp.")
+    assert failed.value.misconception == "math-exp"
 
 
-def raising(error):
-    def function():
-        raise error
-    return function
+def test_an_unanswered_exercise_and_a_mistake_pass_through_unchanged():
+    def unanswered(z):
+        raise NotImplementedError()
+
+    def checks_itself(z):
+        expect(False, "inner", why="inner-idea")
+
+    with pytest.raises(NotImplementedError):
+        call(unanswered, 1, what="f(z)")
+    with pytest.raises(Mistake, match="inner"):
+        call(checks_itself, 1, what="f(z)")
 
 
-def test_the_graders_own_errors_pass_through_and_the_learners_do_not():
-    from autograder.trusted.kernel import KernelStopped
+def test_the_graders_own_exceptions_pass_through_and_the_learners_are_converted():
+    from autograder.trusted.kernel import KernelStopped, LearnerNameError
     from autograder.trusted.standins import learner_error
     from autograder.wire import WireError
 
-    for own in (KernelStopped("out of time"), WireError("bad shape")):
+    for own in (KernelStopped("the notebook ran out of time"), LearnerNameError("model"),
+                WireError("bad shape")):
+        def grader_side(error=own):
+            raise error
+
         with pytest.raises(type(own)):
-            call(raising(own))
-    learners = learner_error("train", "ValueError", "Target size must be the same as input size")
-    with pytest.raises(Mistake, match="train raised ValueError: Target size") as failed:
-        call(raising(learners), what="train")
-    assert failed.value.misconception == "raises-an-error"
+            call(grader_side, what="f()")
+
+    def remote():
+        raise learner_error("f", "TypeError", "bad argument")
+
+    with pytest.raises(Mistake, match=r"f\(\) raised TypeError \(bad argument\)\."):
+        call(remote, what="f()")
+
+
+def test_a_call_keeps_warnings_and_printing_out_of_the_tests_output(capsys):
+    import sys
+    import warnings
+
+    def noisy(z):
+        print("to stdout")
+        print("to stderr", file=sys.stderr)
+        warnings.warn("a warning")
+        return z + 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert call(noisy, 1, what="noisy(z)") == 2
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_missing_answer_is_named_with_what_to_do():
+    mistake = not_defined("model", "A layer needs its parentheses: nn.Sigmoid().")
+    assert str(mistake).startswith("`model` is not defined when this test runs: run its cell")
+    assert str(mistake).endswith("nn.Sigmoid().")
+    assert mistake.misconception == "answer-not-defined"
+
+
+def test_a_value_comparison_names_its_own_misconception_for_a_wrong_type_or_shape():
+    with pytest.raises(Mistake) as failed:
+        expect_close([0.5], torch.tensor([0.5]), "unused", what="p", why="no-sigmoid")
+    assert failed.value.misconception == "no-sigmoid"
+    with pytest.raises(Mistake) as failed:
+        expect_close(torch.ones(2), torch.ones(3), "unused", what="p", why="no-sigmoid")
+    assert failed.value.misconception == "no-sigmoid"
+    with pytest.raises(Mistake) as failed:
+        expect_close(torch.ones(2), torch.ones(3), "unused", what="p", why="no-sigmoid",
+                     shape_why="output-shape")
+    assert failed.value.misconception == "output-shape"
+

@@ -47,3 +47,25 @@ def test_readme_starts_with_the_two_commands():
     readme = (REPO / "README.md").read_text()
     first_code = readme.split("```")[1]
     assert "make demo" in first_code and "make test" in first_code
+
+
+def test_the_package_learners_install_holds_the_checks_and_nothing_of_the_course(tmp_path):
+    """Visible test cells import autograder.checks, so learners install this package: its wheel
+    must hold the package and none of source/, solutions/ or the known answers."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    copy = tmp_path / "course"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "artifacts", "*.egg-info", "__pycache__", "gradebook.db*", ".demo", "lab"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "--quiet", "-w", str(tmp_path / "dist"), str(copy)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "autograder/checks.py" in names
+    outside = [n for n in names if not n.startswith("autograder/") and ".dist-info/" not in n]
+    assert outside == [], f"the wheel holds course files: {outside[:5]}"

@@ -201,7 +201,7 @@ def test_learner_loop_in_the_browser_and_grades_in_the_formgrader(hub, people, a
     from autograder.course import Course, load_config
 
     course = Course(REPO, load_config(REPO))
-    answers = course.exercises(LESSON)
+    answers = course.lesson(LESSON).reference_answers()
     wrong, mistake = known_wrong_answer(), first_wrong_failing_one_test()
     learner, other = hub.learners
     shot = lambda name: artifacts / name  # noqa: E731

@@ -92,7 +92,7 @@ def known_mistake(lesson: str) -> Mistake:
     """The first known wrong answer of the lesson that fails exactly one test."""
     path = REPO / "tests" / "lessons" / "variants" / f"{lesson}.yml"
     assert path.is_file(), f"{path} is missing: every lesson lists its known answers (docs/authoring.md)"
-    for variant in yaml.safe_load(path.read_text()):
+    for variant in yaml.safe_load(path.read_text())["variants"]:
         if variant.get("kind") == "wrong" and len(variant.get("fails", [])) == 1 and variant.get("message"):
             return Mistake(variant["exercise"], variant["code"].rstrip("\n"), variant["fails"][0], variant["message"])
     pytest.fail(f"{path} has no `kind: wrong` answer that fails exactly one test")

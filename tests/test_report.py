@@ -433,7 +433,7 @@ def test_every_id_the_grader_gives_has_a_description():
                     and isinstance(default.value, str)
                 ):
                     given.add(default.value)
-    assert {"not-attempted", "name-not-defined", "wrong-shape"} <= given, (
+    assert {"not-attempted", "answer-not-defined", "wrong-shape"} <= given, (
         "the scan finds the grader's ids"
     )
     assert given <= set(GRADER), (

@@ -17,10 +17,9 @@ UNNAMED = None  # a failing test that names no misconception (a plain assert)
 # Ids the grader gives, and checks.py's defaults for value checks.
 GRADER = {
     "not-attempted": "The answer still raises NotImplementedError: not attempted.",
-    "name-not-defined": (
+    "answer-not-defined": (
         "The answer's name is not defined when the test runs (its cell raised or was not run)."
     ),
-    "error-in-code": "The learner's function raised an error on the test's input.",
     "raises-an-error": "The learner's function raised an error on the test's input.",
     "unreadable-answer": (
         "The answer is not a value the grader can read (not a tensor, number, function or layer)."
@@ -36,7 +35,7 @@ GRADER = {
 }
 # Failures that say nothing about an idea to re-teach: counted per exercise, never in the top three.
 NOT_AN_IDEA = frozenset({
-    "not-attempted", "name-not-defined", "error-in-code", "raises-an-error", "unreadable-answer", "could-not-check",
+    "not-attempted", "answer-not-defined", "raises-an-error", "unreadable-answer", "could-not-check",
     "notebook-stopped", "test-timeout",
 })  # fmt: skip
 

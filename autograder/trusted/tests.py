@@ -215,13 +215,13 @@ def _outcome(source: str, namespace: TestNamespace, timeout: float, stuck: str |
         return False, f"Your notebook stopped before this test could check it: {stopped.reason}.", \
             "notebook-stopped", ""  # fmt: skip
     except LearnerNameError as missing:
-        return False, _not_defined(missing.learner_name, stuck), "name-not-defined", ""
+        return False, _not_defined(missing.learner_name, stuck), "answer-not-defined", ""
     except LearnerError as error:
         if error.ename == "NotImplementedError":
             return False, (f"`{error.function}` still raises NotImplementedError: replace "
                            "`raise NotImplementedError()` with your code."), "not-attempted", ""
         return False, f"Calling `{error.function}` raised {error.ename}: {error.evalue}", \
-            "error-in-code", ""  # fmt: skip
+            "raises-an-error", ""  # fmt: skip
     except wire.WireError as error:
         return False, (f"The grader could not read your answer ({error}). Answers should be "
                        "tensors, numbers, functions or torch.nn layers."), "unreadable-answer", ""
