@@ -1,4 +1,5 @@
 """Does an nbgrader course's configuration mean here what it means to nbgrader?"""
+
 from traitlets.config import Config
 
 from autograder.course import load_config
@@ -8,7 +9,8 @@ from autograder.sandbox.limits import Limits, Sandboxing
 def test_settings_under_names_nbgrader_calls_outdated_still_apply(tmp_path):
     """nbgrader moves AutogradeApp.* to Autograde.* (and the like) and warns: so does the grader."""
     (tmp_path / "nbgrader_config.py").write_text(
-        "c = get_config()\nc.AutogradeApp.permissions = 644\nc.NbGrader.course_id = 'old-style'\n")
+        "c = get_config()\nc.AutogradeApp.permissions = 644\nc.NbGrader.course_id = 'old-style'\n"
+    )
     config = load_config(tmp_path)
     assert config.Autograde.permissions == 644
     assert config.CourseDirectory.course_id == "old-style"

@@ -903,15 +903,15 @@ def replay_course(root: Path, config: str, names: list[str]) -> dict[str, Outcom
                 course.config[section][setting] = value
             lessons = [running[name][0].lesson for name in batch]
             try:
-                grade_class(course=course, assignments=lessons, students=request.students,
-                            feedback=False)
+                grade_class(
+                    course=course, assignments=lessons, students=request.students, feedback=False
+                )
             except Exception as error:  # the scenarios of this batch fail with it; others go on
                 for name in batch:
                     outcomes[name].error = error
                     running.pop(name)
         requests = advance(running, outcomes)
     return outcomes
-
 
 
 def advance(running: dict, outcomes: dict[str, Outcome]) -> dict[str, Grade]:

@@ -125,9 +125,10 @@ def _run_test_cell(cell, namespace: TestNamespace, kernel: LearnerKernel, stuck)
             message = f"Your notebook stopped before this test could check it: {stopped.reason}."
             return TestRun(_failed(cell, message, "notebook-stopped"))
     # The notebook's deadline is wall-clock time, so the test's own time counts in it.
+    named = f"`{grade_id}` (cell id {cell.get('id', '?')})"  # as the instructor's notes name it
     with phases.phase("test cells"):
-        return run_test(cell.source, namespace, grade_id=grade_id, max_points=points, timeout=timeout,
-                        stuck=stuck, cell=f"`{grade_id}` (cell id {cell.get('id', '?')})")  # fmt: skip
+        return run_test(cell.source, namespace, grade_id=grade_id, max_points=points,
+                        timeout=timeout, stuck=stuck, cell=named)  # fmt: skip
 
 
 def _failed(cell, message: str, misconception: str) -> TestResult:
