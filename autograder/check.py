@@ -73,7 +73,7 @@ def main(*, notebook: str) -> int:
                            shown(result.message)))  # fmt: skip
     if summary.stopped:
         console.print(line("[red]Your notebook stopped early:[/] ", shown(summary.stopped)))
-    earned = sum(r.max_points for r in results if r.passed)
+    earned = sum(r.points for r in results)
     total = sum(r.max_points for r in results)
     console.print(f"[bold]{earned:g}/{total:g}[/] points from the visible tests "
                   "(hidden tests run when your notebook is graded)")  # fmt: skip

@@ -149,6 +149,24 @@ class Course:
 def load_config(root: Path) -> Config:
     loader = PyFileConfigLoader(CONFIG_FILE, path=str(root))
     try:
-        return loader.load_config()
+        return upgraded(loader.load_config())
     except Exception as error:  # a broken config file is the instructor's to fix
         raise CourseError(f"{root / CONFIG_FILE} could not be read: {type(error).__name__}: {error}") from error
+
+
+# Sections nbgrader's commands still read under older names (and say so), e.g. AutogradeApp.*
+OUTDATED = {"NbGraderConfig", "BasicConfig", "BaseNbGraderApp", "BaseApp", "TransferApp",
+            "BaseNbConvertApp", "NbGrader", "Exchange", "AutogradeApp", "GenerateAssignmentApp",
+            "GenerateFeedbackApp"}  # fmt: skip
+
+
+def upgraded(config: Config) -> Config:
+    """`config` as nbgrader's autograde, generate_assignment and generate_feedback read it: their
+    own code moves settings from outdated names to the current ones (with a warning)."""
+    if OUTDATED.isdisjoint(config):
+        return config
+    from nbgrader.apps import AutogradeApp, GenerateAssignmentApp, GenerateFeedbackApp
+
+    for app in (AutogradeApp, GenerateAssignmentApp, GenerateFeedbackApp):
+        app(config=config)  # an nbgrader app rewrites the configuration it is given, in place
+    return config

@@ -47,7 +47,7 @@ class NotebookResult:
     max_score: float
     tests: list[TestResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    detail: str | None = None  # for the instructor only (a grader error's log); not in grades.json
+    detail: str | None = None  # instructor only, not in grades.json: grader errors, test-cell notes
     grader_error: bool = False  # ungradable because of the grader, not the submission
 
     @property

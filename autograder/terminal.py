@@ -125,6 +125,17 @@ def print_summary(console: Console, outcome, *, verbose: bool = False) -> None:
         for r in noted:
             for note in r.notes:
                 console.print(line("  ", shown(r.student), " / ", shown(r.assignment), ": ", shown(note)))
+    flagged = defaultdict(set)  # a test cell's doing, the same for every learner: said once
+    for r in results:
+        if r.status == "graded" and r.detail:
+            for text in r.detail.splitlines():
+                flagged[(r.assignment, r.notebook, text)].add(r.student)
+    if flagged:
+        console.print("\n[bold]For you, not the learners[/] (see docs/nbgrader-compatibility.md):")
+        for (assignment, notebook, text), students in sorted(flagged.items()):
+            count = f" ({len(students)} notebook{'s' if len(students) > 1 else ''})"
+            console.print(line("  ", shown(assignment), "/", shown(notebook), ": ", shown(text),
+                               count))  # fmt: skip
     if outcome.interrupted:
         console.print(f"\n[bold yellow]Interrupted:[/] {len(results)} notebooks were graded and kept "
                       "(grades.json, gradebook, feedback); run the same command again to grade the rest.")

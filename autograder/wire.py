@@ -6,8 +6,9 @@ functions. The grader uses `decode` on whatever comes back and trusts nothing in
 is checked for exact type, tensors travel as `.npy` bytes read with `allow_pickle=False`, layers
 are rebuilt from an allow-list of `torch.nn` classes on the meta device, a `Budget` bounds what
 one answer may cost to rebuild, and everything else becomes a stand-in chosen by the decoding
-side (`Standins`). Descriptions of figures are made by `untrusted/figures.py`, which registers
-itself in `ENCODERS` inside the kernel.
+side (`Standins`). A module travels as its name only; the decoding side decides whether it has
+a module of that name to put in its place. Descriptions of figures are made by
+`untrusted/figures.py`, which registers itself in `ENCODERS` inside the kernel.
 """
 
 import base64
@@ -121,6 +122,9 @@ def encode(value, ref=None, depth=0):
             return _encode_array(value, "ndarray")
         if isinstance(value, np.generic):
             return encode(value.item(), ref, depth)
+    if isinstance(value, type(sys)):
+        name = getattr(value, "__name__", None)
+        return {"t": "import", "name": name[:MAX_NAME] if isinstance(name, str) else ""}
     for encoder in ENCODERS:
         description = encoder(value)
         if description is not None:
@@ -236,6 +240,9 @@ class Standins:
     def opaque(self, type_name):
         raise WireError("a value of type %s cannot be passed here" % type_name[:80])
 
+    def module(self, name):
+        raise WireError("a module cannot be passed here")
+
 
 def decode(obj, standins=None, budget=None):
     """Rebuild a value from its description, within `budget`."""
@@ -252,6 +259,10 @@ def get(obj, key, *types):
     value = obj[key]
     expect(type(value) in types, "field %s has type %s" % (key, type(value).__name__))
     return value
+
+
+def is_module_name(value):
+    return 0 < len(value) <= MAX_NAME and all(part.isidentifier() for part in value.split("."))
 
 
 def is_shape(value):
@@ -314,6 +325,10 @@ class _Decoder:
             return self.standins.figure(get(obj, "axes", list), self.budget)
         if kind == "opaque":
             return self.standins.opaque(get(obj, "type", str)[:MAX_NAME])
+        if kind == "import":
+            name = get(obj, "name", str)
+            expect(is_module_name(name), "bad module name")
+            return self.standins.module(name)
         raise WireError("unknown kind " + kind[:50])
 
     @staticmethod

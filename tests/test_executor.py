@@ -169,3 +169,141 @@ def test_a_test_catching_the_learners_exception_type_sees_that_type(launcher, se
                          graded_cell("import torch\nf(torch.ones(3))"))
     assert verdicts[0] == "ValueError: use torch.exp"
     assert verdicts[1].startswith("Calling `f` raised ValueError: ")
+
+
+
+SQUARES = ("def squares(n):\n    return [i * i for i in range(1, n + 1)]\n"
+           "def sum_of_squares(n):\n    return sum(squares(n))")
+USES_SQUARES = """\
+orig_squares = squares
+del squares
+try:
+    sum_of_squares(1)
+except NameError:
+    pass
+else:
+    raise AssertionError('does not use squares')
+finally:
+    squares = orig_squares"""
+
+
+def test_a_test_cells_del_reaches_the_learners_kernel_and_binding_back_restores_it(launcher,
+                                                                                   settings):
+    """nbgrader's hidden-tests pattern: without `squares`, sum_of_squares fails; then it is back."""
+    verdicts, summary, nb = run(launcher, settings, SQUARES, graded_cell(USES_SQUARES),
+                                graded_cell("assert sum_of_squares(2) == 5"), "print(squares(3))")
+    assert verdicts == [True, True]
+    assert nb.cells[3].outputs[0].text == "[1, 4, 9]\n"  # the learner's own cells still have it
+    assert summary.notes == []
+
+
+def test_deleting_a_name_the_learner_never_defined_is_a_name_error(launcher, settings):
+    test = "try:\n    del y\nexcept NameError:\n    pass\nelse:\n    raise AssertionError('no')"
+    verdicts, _, _ = run(launcher, settings, "x = 1", graded_cell(test))
+    assert verdicts == [True]
+
+
+def test_a_module_the_learner_imported_is_the_graders_own(launcher, settings):
+    """The learner's `os`, patched or not, reaches the test as the grader's."""
+    test = "assert os.getenv('NO_SUCH_VARIABLE_HERE') is None\nassert m.sqrt(4) == 2"
+    learner = "import os, math as m\nos.getenv = None"
+    verdicts, _, _ = run(launcher, settings, learner, graded_cell(test))
+    assert verdicts == [True]
+
+
+def test_a_module_the_learner_wrote_is_not_imported_by_the_grader(launcher, settings):
+    learner = "open('answers.py', 'w').write('ANSWER = 1')\nimport sys\nsys.path.insert(0, '.')"
+    verdicts, _, _ = run(launcher, settings, learner + "\nimport answers",
+                         graded_cell("assert answers.ANSWER == 1"))
+    assert "not installed where the grader runs" in verdicts[0]
+
+
+def test_a_helper_an_earlier_test_cell_defines_is_there_later(launcher, settings):
+    verdicts, _, _ = run(launcher, settings, SQUARES,
+                         graded_cell("def close(a, b):\n    return abs(a - b) < 1e-9"),
+                         graded_cell("assert close(sum_of_squares(2), 5)"))
+    assert verdicts == [True, True]
+
+
+def test_a_test_cells_own_mutations_and_bindings_stay_in_the_grader(launcher, settings):
+    """The test works on copies: what it binds or changes, learner code does not see."""
+    verdicts, _, nb = run(launcher, settings, "xs = [1, 2]\nlimit = 3",
+                          graded_cell("xs.append(3)\nlimit = 10\nassert len(xs) == 3"),
+                          "print(len(xs), limit)")
+    assert verdicts == [True] and nb.cells[2].outputs[0].text == "2 3\n"
+
+
+def test_a_test_cannot_hand_a_function_of_its_own_into_the_learners_kernel(launcher, settings):
+    verdicts, _, _ = run(launcher, settings, "def apply(f, x):\n    return f(x)",
+                         graded_cell("assert apply(lambda x: x + 1, 2) == 3"))
+    assert verdicts[0].startswith("Calling `apply` raised WireError: a function cannot be passed")
+
+
+def test_warnings_and_stderr_of_a_test_cell_cost_nothing(launcher, settings):
+    test = "import sys, warnings\nwarnings.warn('careful')\nprint('note', file=sys.stderr)"
+    with pytest.warns(UserWarning, match="careful"):  # it was raised, and the test still passed
+        verdicts, _, _ = run(launcher, settings, "x = 1", graded_cell(test))
+    assert verdicts == [True]
+
+
+def test_a_final_number_is_partial_credit_as_nbgrader_reads_it(launcher, settings):
+    """The last line's value is shown as IPython would, and scores what nbgrader makes of it."""
+    from autograder.trusted.executor import cell_result
+
+    sources = ["0.5", "import numpy as np\nnp.float64(0.5)", "-1", "7", "assert False\n1",
+               "float('nan')"]
+    _, summary, nb = run(launcher, settings, "x = 1", *[graded_cell(s, points=2) for s in sources])
+    tests = nb.cells[1:]
+    shown = [[o.data["text/plain"] for o in c.outputs if o.output_type == "execute_result"]
+             for c in tests]
+    assert shown == [["0.5"], ["np.float64(0.5)"], ["-1"], ["2.0"], [], ["nan"]]
+    assert [cell_result(c).points for c in tests] == [0.5, 2, 2, 2, 0, 2]
+    assert [cell_result(c).passed for c in tests] == [False, True, True, True, False, True]
+    notes = [note.split(": ", 1)[1][:11] for note in summary.notes]
+    assert notes == ["ends in -1,", "ends in 7, ", "ends in nan"]
+
+
+def test_binding_a_learner_name_to_a_function_of_the_test_is_noted_for_the_instructor(launcher,
+                                                                                     settings):
+    """Learner code still calls its own `squares`: the instructor hears of it, with the cell."""
+    cell = graded_cell("def squares(n):\n    return []\nassert sum_of_squares(2) == 5")
+    cell["id"] = "cell-with-a-stub"
+    verdicts, summary, _ = run(launcher, settings, SQUARES, cell)
+    assert verdicts == [True]
+    (note,) = summary.notes
+    assert "cell-with-a-stub" in note and "`squares`" in note
+
+
+def test_test_cells_import_the_instructors_helpers_from_the_notebooks_folder(launcher, tmp_path):
+    import sys
+
+    (tmp_path / "lesson_checks_helper.py").write_text("def expected():\n    return 5\n")
+    (tmp_path / "expected.txt").write_text("5")
+    test = ("from lesson_checks_helper import expected\nassert sum_of_squares(2) == expected()\n"
+            "assert sum_of_squares(2) == int(open('expected.txt').read())")
+    nb = new_notebook(cells=[new_code_cell(SQUARES), graded_cell(test)])
+    execute_notebook(nb, launcher, workdir=tmp_path)
+    assert [o.output_type for o in nb.cells[1].outputs] == ["stream"]
+    assert "lesson_checks_helper" not in sys.modules and str(tmp_path) not in sys.path
+    assert not (tmp_path / "__pycache__").exists()
+
+
+def test_the_kernel_knows_it_is_autograded_when_nbgrader_says_so(launcher, settings, monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    learner = "import os\nmode = os.environ.get('NBGRADER_EXECUTION')"
+    verdicts, _, _ = run(launcher, settings, learner, graded_cell("assert mode == 'autograde'"))
+    assert verdicts == [True]
+
+
+def test_the_lessons_files_are_in_the_kernels_folder_read_only(launcher, settings):
+    """Data the instructor ships with a lesson is there for learner code, and stays as shipped."""
+    learner = ("text = open('data/lemur.csv').read()\n"
+               "try:\n    open('data/lemur.csv', 'w').write('1')\n    wrote = True\n"
+               "except OSError:\n    wrote = False")
+    nb = new_notebook(cells=[new_code_cell(learner), graded_cell("assert text == '4,0,1'"),
+                             graded_cell("assert not wrote")])
+    execute_notebook(nb, launcher, files={"data/lemur.csv": b"4,0,1"})
+    verdicts = [[o.output_type for o in cell.outputs] for cell in nb.cells[1:]]
+    assert verdicts[0] == ["stream"]
+    if settings.mode != "none":  # unsandboxed, as root, nothing is read-only
+        assert verdicts[1] == ["stream"]

@@ -174,3 +174,37 @@ def test_grades_json_follows_its_published_schema(course):
     assert document["submissions"], "the schema check saw real entries"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**document, "schema_version": 1}, schema)
+
+
+def test_a_test_cell_that_cannot_cross_the_sandbox_is_reported_to_the_instructor_only(tmp_path):
+    """A test cell that rebinds a learner's function: learner code would not see it, so grading says
+    so in the summary and the log, with the cell, and not in what the learner reads."""
+    import html
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def cell(source, **nbgrader):
+        made = new_code_cell(source)
+        made.metadata["nbgrader"] = dict(schema_version=3, locked=False, **nbgrader)
+        return made
+
+    course = tmp_path / "course"
+    (course / "source" / "ps1").mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")
+    answer = "def squares(n):\n    return [i * i for i in range(1, n + 1)]"
+    stub = "def squares(n):\n    return []\nprint('stubbed')"
+    nb = new_notebook(cells=[cell(answer, grade=False, solution=True, grade_id="answer"),
+                             cell(stub, grade=True, solution=False, grade_id="check", points=1)])
+    nb.cells[1]["id"] = "stubbing-cell"
+    nbformat.write(nb, course / "source" / "ps1" / "p1.ipynb")
+    submit(course, "ann", "ps1", nb, name="p1.ipynb")
+    command = [str(Path(sys.executable).parent / "autograder"), "--course", str(course), "grade"]
+    run = subprocess.run(command, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = " ".join(run.stdout.split())  # as printed, wrapped to the terminal's width
+    note = "a name in the learner's kernel"
+    assert "For you, not the learners" in summary and "stubbing-cell" in summary and note in summary
+    assert "stubbing-cell" in run.stderr and note in run.stderr  # the worker's log
+    assert note not in (course / "grades.json").read_text()
+    assert note not in html.unescape((course / "feedback" / "ann" / "ps1" / "p1.html").read_text())

@@ -123,3 +123,79 @@ def test_an_old_notebook_without_cell_ids_is_upgraded_and_graded(course_dir, tmp
     staged = nbformat.read(tmp_path / "staged" / "learner" / LESSON / f"{LESSON}.ipynb", as_version=4)
     assert staged.nbformat_minor >= 5 and all(cell.get("id") for cell in staged.cells)
     nbformat.validate(staged)
+
+
+def test_a_missing_notebook_of_a_two_notebook_lesson_is_not_blamed_on_the_other(course_dir):
+    """Submitting one of a lesson's two notebooks: the other is missing, nothing needs renaming."""
+    source = course_dir / "source" / LESSON
+    (source / "extra.ipynb").write_text((source / f"{LESSON}.ipynb").read_text())
+    submit(course_dir, "learner", LESSON, answered(LESSON))
+    found = find_submissions(Course.find(course_dir), course_dir / "submitted")
+    subs = {s.notebook: s for s in found}
+    assert subs[LESSON].gradable
+    assert subs["extra"].problem == "`extra.ipynb` is missing from your submission"
+
+
+def set_kernel(path, language):
+    nb = nbformat.read(path, as_version=4)
+    if language is None:
+        nb.metadata.pop("kernelspec", None)
+    else:
+        nb.metadata.kernelspec = {"display_name": language, "language": language,
+                                  "name": language.lower()}
+    nbformat.write(nb, path)
+
+
+def test_the_lessons_kernel_is_the_one_that_counts_as_in_nbgrader(course_dir):
+    """nbgrader runs a submission with its source notebook's kernel, whatever the learner saved."""
+    set_kernel(submit(course_dir, "learner", LESSON, answered(LESSON)), "R")
+    assert inspect(course_dir).gradable
+
+
+def test_a_notebook_for_another_language_is_refused_with_a_way_out(course_dir):
+    set_kernel(course_dir / "source" / LESSON / f"{LESSON}.ipynb", None)
+    set_kernel(submit(course_dir, "learner", LESSON, answered(LESSON)), "R")
+    sub = inspect(course_dir)
+    assert "`R` kernel" in sub.problem and "Change Kernel" in sub.problem and not sub.grader_error
+
+
+def test_a_lesson_in_another_language_is_the_instructors_to_know(course_dir):
+    set_kernel(course_dir / "source" / LESSON / f"{LESSON}.ipynb", "Julia")
+    submit(course_dir, "learner", LESSON, answered(LESSON))
+    sub = inspect(course_dir)
+    assert sub.grader_error and "Julia" in sub.detail and "Julia" not in sub.problem
+
+
+def test_learners_nbgrader_is_told_to_exclude_are_not_graded(course_dir):
+    with open(course_dir / "nbgrader_config.py", "a") as config:
+        config.write("\nc.CourseDirectory.student_id_exclude = 'teacher,tester'\n")
+    for student in ("learner", "teacher", "tester"):
+        submit(course_dir, student, LESSON, answered(LESSON))
+    found = find_submissions(Course.find(course_dir), course_dir / "submitted")
+    assert [s.student for s in found] == ["learner"]
+
+
+def test_an_empty_timestamp_is_kept_and_read_as_none(course_dir, tmp_path):
+    """As nbgrader: the file is copied, no late penalty, and nothing to tell the learner."""
+    path = submit(course_dir, "learner", LESSON, answered(LESSON))
+    (path.parent / "timestamp.txt").write_text("  \n")
+    sub = inspect(course_dir)
+    assert sub.notes == []
+    stage([sub], tmp_path / "staged")
+    assert (tmp_path / "staged" / "learner" / LESSON / "timestamp.txt").read_text() == ""
+
+
+def test_graded_cells_put_back_from_an_old_release_get_cell_ids(course_dir, tmp_path):
+    """A release saved as nbformat 4.0 (no cell ids), an empty submission: all cells put back."""
+    release = course_dir / "notebooks" / LESSON / f"{LESSON}.ipynb"
+    nb = nbformat.read(release, as_version=4)
+    nb.nbformat_minor = 0
+    for cell in nb.cells:
+        cell.pop("id", None)
+    release.write_text(json.dumps(nb))
+    submit(course_dir, "learner", LESSON, nbformat.v4.new_notebook())
+    sub = inspect(course_dir)
+    assert sub.gradable and sub.notes, sub.problem
+    stage([sub], tmp_path / "staged")
+    staged = tmp_path / "staged" / "learner" / LESSON / f"{LESSON}.ipynb"
+    nbformat.validate(nbformat.read(staged, as_version=4))

@@ -1,6 +1,6 @@
 """Regression corpus of hostile and broken submissions for the trusted grader.
 
-One session fixture lays out a class of 51 learners in a copy of the course (one learner per
+One session fixture lays out a class of 52 learners in a copy of the course (one learner per
 case of `threats/cases.py`, built from the 01-lemur release; 11 of them are broken files that
 never reach a kernel), grades it once with `grade_class(jobs=2)` under short limits (5 s per
 cell, 20 s per notebook), and records what only the moment after grading can show (files on the

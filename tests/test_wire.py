@@ -171,3 +171,46 @@ def test_a_stand_in_can_be_deep_copied_by_a_test():
     assert copy.deepcopy(back) is back
     function = wire.decode({"t": "callable", "ref": ["f"], "name": "f"}, GraderStandins())
     assert copy.deepcopy(function) is function
+
+
+def test_a_module_crosses_as_its_name_and_becomes_the_graders_own():
+    """A learner's `os` (patched or fake) reaches a test as the grader's untouched `os`."""
+    import os
+    import types
+
+    fake = types.ModuleType("os")
+    fake.getenv = lambda *args: "patched"
+    assert wire.encode(fake) == {"t": "import", "name": "os"}
+    assert roundtrip(fake) is os and roundtrip({"np": np})["np"] is np
+
+
+@pytest.mark.parametrize("name", ["antigravity", "this", "test.autotest", "idlelib.idle",
+                                  "json.__main__"])
+def test_modules_that_act_when_imported_are_refused(name):
+    with pytest.raises(wire.WireError, match="does not import"):
+        wire.decode({"t": "import", "name": name}, GraderStandins())
+
+
+def test_a_module_outside_the_graders_installation_is_never_imported(tmp_path, monkeypatch):
+    """A name that would find a file beside a notebook (or any folder on the path) is refused."""
+    marker = tmp_path / "imported"
+    leaves_a_mark = f"open({str(marker)!r}, 'w').close()\n"
+    (tmp_path / "learner_helper.py").write_text(leaves_a_mark)
+    (tmp_path / "learner_package").mkdir()
+    (tmp_path / "learner_package" / "__init__.py").write_text(leaves_a_mark)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("learner_helper", "learner_package", "learner_package.sub", "no_such_module"):
+        with pytest.raises(wire.WireError, match="not installed where the grader runs"):
+            wire.decode({"t": "import", "name": name}, GraderStandins())
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["", "os;rm", "os path", ".os", "os.", "a" * 300, 3])
+def test_a_malformed_module_name_is_refused(name):
+    with pytest.raises(wire.WireError):
+        wire.decode({"t": "import", "name": name}, GraderStandins())
+
+
+def test_the_kernel_side_takes_no_module_from_the_grader():
+    with pytest.raises(wire.WireError):
+        wire.decode(wire.encode(np))

@@ -12,6 +12,7 @@ whatever goes wrong with one notebook makes that notebook ungradable, with a rea
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import stat
@@ -55,11 +56,12 @@ def find_submissions(course: Course, submitted: Path, *, lessons: list[str] | No
     """One Submission per expected notebook of every <student>/<lesson>/ folder found."""
     known = course.lessons
     expected = {lesson: course.notebooks(lesson) for lesson in known}
+    excluded = set(course.coursedir.student_id_exclude.split(",")) - {""}  # nbgrader's setting
     found: list[Submission] = []
     if not submitted.is_dir():
         return found
     for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if students and student_dir.name not in students:
+        if students and student_dir.name not in students or student_dir.name in excluded:
             continue
         for lesson_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             lesson = lesson_dir.name
@@ -113,7 +115,7 @@ def stage(submissions: list[Submission], staging: Path) -> None:
             sub.detail = f"staging: {type(error).__name__}: {error}"
             continue
         (target / f"{sub.notebook}.ipynb").write_text(text, encoding="utf-8")
-        if sub.timestamp:
+        if sub.timestamp is not None:  # an empty one too: nbgrader reads it as no timestamp
             (target / "timestamp.txt").write_text(sub.timestamp)
         if sub.secret:  # nbgrader carries it to feedback/, where release_feedback needs it
             (target / "submission_secret.txt").write_text(sub.secret)
@@ -125,7 +127,8 @@ def _inspect(course, student, lesson, notebook, folder, expected) -> Submission:
     sub = Submission(student, lesson, notebook)
     path = folder / f"{notebook}.ipynb"
     if not os.path.lexists(path):
-        others = sorted(p.name for p in folder.glob("*.ipynb"))
+        ours = {f"{nb}.ipynb" for nb in expected[lesson]}  # a sibling notebook is not misnamed
+        others = sorted(p.name for p in folder.glob("*.ipynb") if p.name not in ours)
         owners = {f"{nb}.ipynb": other for other, nbs in expected.items() for nb in nbs if other != lesson}
         if len(others) == 1 and others[0] in owners:
             sub.problem = (f"`{others[0]}` is the notebook of lesson `{owners[others[0]]}`, but it was submitted "
@@ -139,14 +142,56 @@ def _inspect(course, student, lesson, notebook, folder, expected) -> Submission:
     sub.problem = _problem(path)
     if sub.problem is None:
         nb = _read(path)
+        if _refused_language(course, sub, nb):
+            return sub
         release = course.release / lesson / f"{notebook}.ipynb"
         if release.is_file():
-            sub.notes += repair(nb, nbformat.read(release, as_version=4))
+            sub.notes += repair(nb, _read(release))  # cells put back from it need ids too
         sub.staged = nb
         sub.timestamp, note = _timestamp(folder / "timestamp.txt")
         sub.notes += [note] if note else []
         sub.secret = _small_text(folder / "submission_secret.txt")
     return sub
+
+
+def _refused_language(course: Course, sub: Submission, nb: nbformat.NotebookNode) -> bool:
+    """Refuse a notebook that nbgrader would run in a kernel of another language than Python.
+
+    nbgrader runs a submission with the kernel its source notebook names (the learner's choice
+    counts only where the source names none); the grader's kernels run Python only.
+    """
+    source = course.source_notebook(sub.lesson, sub.notebook)
+    language = _source_language(str(source), source.stat().st_mtime_ns)
+    if _is_python(language or _language(nb)):
+        return False
+    if language:  # the lesson itself: the instructor's to know, nothing the learner can change
+        sub.problem, sub.grader_error = UNREADABLE, True
+        sub.detail = (f"the source notebook {sub.lesson}/{sub.notebook}.ipynb runs a "
+                      f"`{language}` kernel; the grader runs Python notebooks only (grade this "
+                      "lesson with nbgrader)")
+        return True
+    sub.problem = (f"the notebook was saved with a `{_language(nb)}` kernel, but this lesson is "
+                   "graded in Python; in JupyterLab choose Kernel > Change Kernel > Python 3, run "
+                   "it, save it and submit again")
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def _source_language(path: str, mtime: int) -> str | None:
+    return _language(nbformat.read(path, as_version=4))
+
+
+def _language(nb: nbformat.NotebookNode) -> str | None:
+    """The language of the kernel a notebook names, if it names one."""
+    spec = nb.metadata.get("kernelspec")
+    if not isinstance(spec, dict) or not spec:
+        return None
+    language = spec.get("language") or spec.get("name")
+    return str(language)[:100] if language else None
+
+
+def _is_python(language: str | None) -> bool:
+    return language is None or language.strip().lower().startswith("python")
 
 
 def _problem(path: Path) -> str | None:
@@ -280,6 +325,8 @@ def _timestamp(path: Path) -> tuple[str | None, str | None]:
         return None, None
     from nbgrader.utils import parse_utc
     text = path.read_text(errors="replace").strip()[:100]
+    if not text:
+        return "", None
     try:
         parse_utc(text)
     except Exception:  # dateutil raises several kinds

@@ -10,6 +10,7 @@ what happens to a submission it could not grade (the batch does).
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,8 @@ class Worker:
 
         gradebook.quiet()
         gradebook.use_alembic_api()
+        if str(setup.root) not in sys.path:  # plugins the configuration names, found as by nbgrader
+            sys.path.append(str(setup.root))
         self.setup = setup
         self.course = Course(setup.root, setup.config)
         config = self.course.nbgrader_config(submitted_directory=str(setup.staging))
@@ -160,7 +163,11 @@ class Worker:
                     tests[grade.name].points = float(grade.score)
             score, max_score = float(submitted.score), float(submitted.max_score)
         ordered = sorted(tests.values(), key=lambda t: t.grade_id)
-        return NotebookResult(job.student, job.lesson, notebook, GRADED, None, score, max_score, ordered, notes)
+        for note in summary.notes:  # what a test cell did that cannot cross the boundary
+            log.warning("%s, %s, %s: %s", job.student, job.lesson, notebook, note)
+        detail = "\n".join(summary.notes) or None
+        return NotebookResult(job.student, job.lesson, notebook, GRADED, None, score, max_score,
+                              ordered, notes, detail)  # fmt: skip
 
     def _error(self, job: Job, notebook: str, detail: str) -> NotebookResult:
         return NotebookResult(job.student, job.lesson, notebook, UNGRADABLE, GRADER_ERROR, 0.0, 0.0,

@@ -83,10 +83,13 @@ def untrusted_modules() -> dict[str, bytes]:
 
 
 def kernel_environment(home: str, limits: Limits | None = None, python_path: str = UNTRUSTED_PY) -> dict:
-    """The whole environment of a learner kernel: nothing inherited from the grader."""
+    """The whole environment of a learner kernel: nothing inherited from the grader but the
+    NBGRADER_EXECUTION that nbgrader sets while it autogrades (notebooks may test for it)."""
     extra = {"PYTHONPATH": python_path}
     if limits is not None:
         extra["AUTOGRADER_MESSAGE_LIMIT"] = str(limits.answer_size)
+    if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate"):
+        extra["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
     return extra | {
         "HOME": home,
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),

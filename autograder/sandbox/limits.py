@@ -79,11 +79,13 @@ class Sandboxing:
         limits = Limits(config=config)
         values = dict(limits.values(), **limit_overrides)
         values["cell_timeout"] = _stricter_cell_timeout(config, values["cell_timeout"])
+        values["test_timeout"] = _stricter_cell_timeout(config, values["test_timeout"])
         return cls(choose_mode(isolation.mode), isolation.fork_server, values)
 
 
 def _stricter_cell_timeout(config: Config, cell_timeout: float) -> float:
-    """nbgrader's `c.Execute.timeout`, where an instructor already set it, limits cells too."""
+    """nbgrader's `c.Execute.timeout`, where an instructor already set it, limits every cell too
+    (learner cells in the kernel, test cells in the grader), as it does in nbgrader."""
     execute = config.get("Execute", {})
     timeout = execute.get("timeout") if hasattr(execute, "get") else None
     if isinstance(timeout, (int, float)) and timeout > 0:

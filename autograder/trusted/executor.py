@@ -4,15 +4,18 @@
 learner cells run in a sandboxed kernel (`trusted.kernel`), test cells run here
 (`trusted.tests`). Each test cell's `TestResult` is kept in the cell's metadata (the one record
 of the verdict that `grade` and `check` read) and rendered as the outputs nbgrader's
-`SaveAutoGrades` scores: a stdout line when it passed, an error carrying only the learner-facing
-message when it failed. The hidden-test source never reaches the kernel, and nothing the
-kernel says can mark a test as passed.
+`SaveAutoGrades` scores: a stdout line when it passed (and the number its last line gave, which
+nbgrader reads as partial credit), an error carrying only the learner-facing message when it
+failed. The hidden-test source never reaches the kernel, and nothing the kernel says can mark a
+test as passed. Test cells run in the notebook's folder (where nbgrader copied the instructor's
+files), and import the instructor's helper modules from there, as they would in nbgrader.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +42,7 @@ class RunSummary:
     isolation: str
     stopped: str | None = None  # why the notebook stopped early, for the learner
     results: list[TestResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the instructor: what could not cross
 
 
 def is_test_cell(cell: NotebookNode) -> bool:
@@ -56,6 +60,10 @@ def rendered(run: TestRun) -> list:
     result = run.result
     figures = [new_output("display_data", data={"image/png": png, "text/plain": "<figure drawn by the test>"})
                for png in run.images]  # fmt: skip
+    if run.value is not None:  # a number nbgrader reads as the points
+        printed = new_output("stream", name="stdout", text=run.output or result.message + "\n")
+        value = new_output("execute_result", data={"text/plain": run.value}, execution_count=None)
+        return [printed, *figures, value]
     if result.passed:
         return [new_output("stream", name="stdout", text=run.output or result.message + "\n"), *figures]
     # The traceback is what notebooks and feedback pages show, in a box that does not wrap.
@@ -102,6 +110,7 @@ def execute_notebook(nb: NotebookNode, launcher: KernelLauncher, *, files: dict[
     finally:
         kernel.close()
     summary.stopped = kernel.stopped
+    summary.notes = list(namespace.notes)
     return summary
 
 
@@ -116,8 +125,10 @@ def _run_test_cell(cell, namespace: TestNamespace, kernel: LearnerKernel, stuck)
             message = f"Your notebook stopped before this test could check it: {stopped.reason}."
             return TestRun(_failed(cell, message, "notebook-stopped"))
     # The notebook's deadline is wall-clock time, so the test's own time counts in it.
+    named = f"`{grade_id}` (cell id {cell.get('id', '?')})"  # as the instructor's notes name it
     with phases.phase("test cells"):
-        return run_test(cell.source, namespace, grade_id=grade_id, max_points=points, timeout=timeout, stuck=stuck)
+        return run_test(cell.source, namespace, grade_id=grade_id, max_points=points,
+                        timeout=timeout, stuck=stuck, cell=named)  # fmt: skip
 
 
 def _failed(cell, message: str, misconception: str) -> TestResult:
@@ -141,15 +152,28 @@ def _error_of(cell) -> str | None:
 
 @contextlib.contextmanager
 def _working_directory(folder: Path | None):
+    """Test cells run in `folder` and import from it; modules imported from it are forgotten."""
     if folder is None:
         yield
         return
-    previous = os.getcwd()
+    previous, modules, bytecode = os.getcwd(), set(sys.modules), sys.dont_write_bytecode
+    place = str(Path(folder).resolve())
     os.chdir(folder)
+    sys.path.insert(0, place)
+    sys.dont_write_bytecode = True  # nothing of the grader's own in autograded/
     try:
         yield
     finally:
         os.chdir(previous)
+        sys.path.remove(place)
+        sys.dont_write_bytecode = bytecode
+        for name in set(sys.modules) - modules:  # another notebook's folder may hold other helpers
+            if _inside(getattr(sys.modules[name], "__file__", None), place):
+                del sys.modules[name]
+
+
+def _inside(path, folder: str) -> bool:
+    return isinstance(path, str) and Path(path).resolve().is_relative_to(folder)
 
 
 class TrustedExecute(NbGraderPreprocessor):

@@ -237,6 +237,18 @@ class LearnerKernel:
         }  # fmt: skip
         return self._decode(self._probe(request), name)
 
+    def has(self, name: str) -> bool:
+        """Whether the learner's namespace binds `name` now."""
+        return self._confirmed({"op": "has", "name": name})
+
+    def delete(self, name: str) -> bool:
+        """A test cell's `del name`, done in the learner's namespace; False if it was not there."""
+        return self._confirmed({"op": "delete", "name": name})
+
+    def bind(self, name: str, ref: list) -> bool:
+        """Bind `name` in the learner's namespace to the learner's own object at `ref`."""
+        return self._confirmed({"op": "bind", "name": name, "ref": ref})
+
     def remaining(self) -> float:
         """Seconds left of the notebook's time limit."""
         return self.deadline - time.monotonic()
@@ -262,6 +274,13 @@ class LearnerKernel:
             ename, evalue = str(description.get("ename"))[:100], str(description.get("evalue"))[:2000]
             raise learner_error(name, ename, evalue)
         return wire.decode(description, GraderStandins(self), wire.Budget())
+
+    def _confirmed(self, request: dict) -> bool:
+        """Ask a yes-or-no probe: only an exact `true` from the kernel counts as yes."""
+        description = self._probe(request)
+        if type(description) is dict and description.get("t") == "raised":
+            return False
+        return wire.decode(description, wire.Standins(), wire.Budget()) is True
 
     def _probe(self, request: dict, retry: bool = True):
         self.check_running()

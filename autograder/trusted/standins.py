@@ -2,13 +2,19 @@
 
 A learner function becomes a `RemoteFunction` (calling it runs it in the learner's kernel on
 plain-data copies of the arguments), a model of the learner's own class a stand-in module whose
-forward does the same, anything else an `Opaque` that equals nothing. Errors the learner's code
-raises come back as `LearnerError`s of the learner's builtin exception type.
+forward does the same, a module the grader's own module of that name (imported only from the
+grader's Python installation), anything else an `Opaque` that equals nothing. Errors the
+learner's code raises come back as `LearnerError`s of the learner's builtin exception type.
 """
 
 from __future__ import annotations
 
 import builtins
+import importlib.util
+import site
+import sys
+import sysconfig
+from pathlib import Path
 
 from .. import wire
 from .figures import rebuild_axes, rebuild_figure
@@ -74,8 +80,14 @@ def remote_module_class(name: str):
     def __deepcopy__(self, memo):
         return self  # it lives in the learner's kernel; a copy here would be no copy there
 
-    namespace = {"__init__": __init__, "forward": forward, "__deepcopy__": __deepcopy__}
+    namespace = {"__init__": __init__, "forward": forward, "__deepcopy__": __deepcopy__,
+                 "_learner_model": True}
     return type(_identifier(name) or "Module", (torch.nn.Module,), namespace)
+
+
+def is_remote_model(value) -> bool:
+    """Whether `value` stands in for a model of the learner's own class."""
+    return getattr(type(value), "_learner_model", False) is True
 
 
 class Opaque:
@@ -118,6 +130,59 @@ class GraderStandins(wire.Standins):
 
     def opaque(self, type_name):
         return opaque(type_name)
+
+    def module(self, name):
+        return grader_module(name)
+
+
+# Modules that do something when imported (open a browser, print, run a test suite, start a GUI).
+ACTS_WHEN_IMPORTED = {"antigravity", "this", "__hello__", "__phello__", "test", "idlelib",
+                      "turtledemo", "tkinter", "turtle", "readline"}  # fmt: skip
+
+
+def grader_module(name: str):
+    """The grader's own module `name`, in the place of a module the learner's kernel holds.
+
+    Only the name crosses the boundary. The module is one this process imported already, or one
+    it imports from its own Python installation (standard library, installed packages): never
+    a file beside a notebook, in the course or in the learner's folder.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    parts = name.split(".")
+    if "__main__" in parts or parts[0] in ACTS_WHEN_IMPORTED:
+        raise wire.WireError(f"the grader does not import the module `{name}`")
+    for end in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:end])
+        if prefix in sys.modules:
+            continue
+        try:
+            spec = importlib.util.find_spec(prefix)
+            if spec is None or not _installed(spec):
+                raise ImportError(prefix)
+            importlib.import_module(prefix)
+        except Exception:  # not installed here, or it failed to import: the test cannot use it
+            raise wire.WireError(f"the module `{name}` is not installed where the grader runs") \
+                from None  # fmt: skip
+    return sys.modules[name]
+
+
+def _installed(spec) -> bool:
+    """Whether a module's code is part of this Python installation (built in, stdlib, packages)."""
+    if spec.origin in ("built-in", "frozen"):
+        return True
+    places = [spec.origin] if spec.origin and spec.has_location else []
+    places += list(spec.submodule_search_locations or [])
+    roots = _installation()
+    inside = [any(Path(place).resolve().is_relative_to(root) for root in roots) for place in places]
+    return bool(inside) and all(inside)
+
+
+def _installation() -> list[Path]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.update(site.getsitepackages())
+    return [Path(root).resolve() for root in roots]
 
 
 def _identifier(name: str) -> str:

@@ -522,6 +522,13 @@ CASES: list[Case] = [
     Case("t39-script-in-markdown", script_in_cells, ALL,
          "an added markdown cell (<script>, block <div onmouseover>, javascript: link, attachment, cell tag) "
          "and a raw text/html cell"),
+    Case("t40-modules-by-name",
+         reference_with(("mammal-probability", P.MODULE_NAMED_LIKE_THE_COURSE_CONFIG),
+                        ("predict-mammal", P.MODULE_THAT_ACTS_WHEN_IMPORTED),
+                        ("plot-sigmoid", P.MODULE_WRITTEN_IN_THE_SANDBOX)),
+         frozenset({TENSOR, LAYER}),
+         "answers bound to modules named like the course's nbgrader_config.py, antigravity and a "
+         "file written in the sandbox", ran="modules by name $S"),
     # ---- not gradable: renamed, misplaced, broken
     Case("u40-renamed", plain(_ref, "my lemur work.ipynb"), None, "the notebook renamed",
          reason=("01-lemur.ipynb", "rename")),

@@ -654,3 +654,24 @@ print()
 ax = plot_sigmoid(6.0)
 ax.figure
 ''')
+
+# Answers bound to modules named like files the grader must never import, each right after its
+# answer cell: the course's own nbgrader_config.py (the course folder is on the grader's path,
+# for nbgrader's plugins), a module that acts when imported, a module written in the sandbox.
+MODULE_NAMED_LIKE_THE_COURSE_CONFIG = Template(r'''
+import types
+mammal_probability = types.ModuleType("nbgrader_config")
+''')
+MODULE_THAT_ACTS_WHEN_IMPORTED = Template(r'''
+import types
+predict_mammal = types.ModuleType("antigravity")
+''')
+MODULE_WRITTEN_IN_THE_SANDBOX = Template(r'''
+import sys
+with open("planted.py", "w") as module:
+    module.write("def plot_sigmoid(z):\n    raise SystemExit('planted ran $S')\n")
+sys.path.insert(0, ".")
+import planted
+plot_sigmoid = planted
+print("modules by name $S")
+''')
