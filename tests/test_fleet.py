@@ -27,8 +27,8 @@ import nbformat
 import postgres
 import psutil
 import pytest
-import yaml
 from conftest import REPO, answered, copy_course, lessons, release_notebook, submit
+from known_answers import variants
 from nbformat.v4 import new_code_cell
 from test_release_workflow import learners, workspace  # noqa: F401  (fixtures: OS users, a folder)
 
@@ -45,11 +45,7 @@ EXPORTER = "autograder.grading.export.SafeCsvExportPlugin"
 
 
 def _wrong(lesson: str) -> dict[str, str]:
-    variant = next(
-        v
-        for v in yaml.safe_load((REPO / "tests/lessons/variants" / f"{lesson}.yml").read_text())
-        if v["kind"] == "wrong"
-    )
+    variant = next(v for v in variants(lesson) if v["kind"] == "wrong")
     return {variant["exercise"]: variant["code"]}
 
 

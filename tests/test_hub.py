@@ -26,8 +26,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from conftest import REPO
+from known_answers import variants
 
 pytest.importorskip(
     "playwright.sync_api", reason="playwright drives the browser: pip install -e '.[test]'"
@@ -175,18 +175,12 @@ def assignment(page, section: str):
 
 
 def known_wrong_answer() -> dict:
-    variants = yaml.safe_load(
-        (REPO / "tests" / "lessons" / "variants" / f"{LESSON}.yml").read_text()
-    )
-    return next(v for v in variants if v["name"] == WRONG and v["kind"] == "wrong")
+    return next(v for v in variants(LESSON) if v["name"] == WRONG and v["kind"] == "wrong")
 
 
 def first_wrong_failing_one_test() -> dict:
-    variants = yaml.safe_load(
-        (REPO / "tests" / "lessons" / "variants" / f"{LESSON}.yml").read_text()
-    )
     return next(
-        v for v in variants if v["kind"] == "wrong" and len(v["fails"]) == 1 and v["name"] != WRONG
+        v for v in variants(LESSON) if v["kind"] == "wrong" and len(v["fails"]) == 1 and v["name"] != WRONG
     )
 
 

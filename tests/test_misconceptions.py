@@ -3,7 +3,8 @@ every listed misconception have a known wrong answer that shows it?
 
 Test cells fail only through `autograder.checks`, whose Mistakes carry a misconception id written
 next to the message in source/ (`why="softmax-dim"`), so that a class report can group a class's
-failures by idea. Each lesson's ids, with one line each, are in tests/lessons/variants/<lesson>.yml.
+failures by idea. Each lesson's ids, with one line each, are in its source notebook's metadata
+(`autograder.misconceptions`); its known wrong answers are in tests/lessons/variants/<lesson>.yml.
 """
 from __future__ import annotations
 
