@@ -1,4 +1,5 @@
 """nbgrader settings for this course; `autograder` reads the same file."""
+
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "activation-functions"

@@ -5,6 +5,7 @@ solutions/); this module runs it into a scratch folder, scrubs what would make t
 files differ from one machine or run to the next, checks that nothing secret reached the
 release, and then either replaces notebooks/ and solutions/ or (with --check) compares.
 """
+
 from __future__ import annotations
 
 import filecmp
@@ -22,6 +23,7 @@ import nbformat
 from .course import Course
 from .errors import CourseError
 from .grading import gradebook
+
 # Source notebook metadata for instructors only (read by `autograder report`), never released.
 INSTRUCTOR_METADATA = "autograder"
 # Executed outputs that name the machine: kernel temp files in warnings, memory addresses.
@@ -52,7 +54,11 @@ def build(course: Course, *, check: bool = False) -> BuildReport:
         api = course.api(release_directory=str(release), solution_directory=str(solutions), db_url=db_url,
                          settings=kernels)  # fmt: skip
         for lesson in lessons:
-            _ok(api.generate_assignment(lesson, force=True, create=True), "generate_assignment", lesson)
+            _ok(
+                api.generate_assignment(lesson, force=True, create=True),
+                "generate_assignment",
+                lesson,
+            )
             _ok(generate_solution(api, lesson), "generate_solution", lesson)
         for path in sorted(release.rglob("*.ipynb")) + sorted(solutions.rglob("*.ipynb")):
             _scrub(path)
@@ -60,7 +66,9 @@ def build(course: Course, *, check: bool = False) -> BuildReport:
         if leaks:
             raise CourseError("secret text reached the learner release:\n" + "\n".join(leaks))
         if check:
-            stale = _differences(release, course.release) + _differences(solutions, course.solutions)
+            stale = _differences(release, course.release) + _differences(
+                solutions, course.solutions
+            )
             return BuildReport(lessons, time.monotonic() - started, stale)
         for built, target in ((release, course.release), (solutions, course.solutions)):
             shutil.rmtree(target, ignore_errors=True)
@@ -83,7 +91,9 @@ def generate_solution(api, lesson: str) -> dict:
 def _ok(result: dict, step: str, lesson: str) -> None:
     if not result.get("success"):
         log = (result.get("log") or "").strip().splitlines()[-15:]
-        raise CourseError(f"nbgrader {step} failed for {lesson}: {result.get('error') or ''}\n" + "\n".join(log))
+        raise CourseError(
+            f"nbgrader {step} failed for {lesson}: {result.get('error') or ''}\n" + "\n".join(log)
+        )
 
 
 def _scrub(path: Path) -> None:
@@ -103,7 +113,9 @@ def _scrub(path: Path) -> None:
             elif "text/plain" in output.get("data", {}):
                 output["data"]["text/plain"] = _denoise(output["data"]["text/plain"])
     nb.metadata.get("language_info", {}).pop("version", None)
-    path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def _ordered_streams(outputs: list) -> list:
@@ -183,8 +195,12 @@ def main(*, course: Course, check: bool) -> int:
         if report.stale:
             print("stale (run `autograder build`):", *report.stale, sep="\n  ")
             return 1
-        print(f"notebooks/ and solutions/ are up to date ({len(report.lessons)} lessons, {report.seconds:.1f} s)")
+        print(
+            f"notebooks/ and solutions/ are up to date ({len(report.lessons)} lessons, {report.seconds:.1f} s)"
+        )
     else:
-        print(f"built {len(report.lessons)} lessons into {course.release.name}/ and "
-              f"{course.solutions.name}/ in {report.seconds:.1f} s")
+        print(
+            f"built {len(report.lessons)} lessons into {course.release.name}/ and "
+            f"{course.solutions.name}/ in {report.seconds:.1f} s"
+        )
     return 0

@@ -23,7 +23,9 @@ from .trusted.executor import RunSummary, cell_result, execute_notebook, is_test
 MAX_FILE_BYTES = 4 * 1024**2
 
 
-def check_notebook(path: Path, *, launcher: KernelLauncher | None = None) -> tuple[list[TestResult], RunSummary]:
+def check_notebook(
+    path: Path, *, launcher: KernelLauncher | None = None
+) -> tuple[list[TestResult], RunSummary]:
     """The result of every test cell of the notebook, in order, and how the run went.
 
     A `launcher` (with its sandbox) may be reused across notebooks; by default one is made with
@@ -32,7 +34,9 @@ def check_notebook(path: Path, *, launcher: KernelLauncher | None = None) -> tup
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several kinds for damaged files
-        raise AutograderError(f"{path} is not a notebook that can be read ({type(error).__name__})") from error
+        raise AutograderError(
+            f"{path} is not a notebook that can be read ({type(error).__name__})"
+        ) from error
     own = launcher is None
     launcher = launcher or KernelLauncher(Sandboxing.resolve(_course_config(path)))
     try:
@@ -55,7 +59,12 @@ def _files_beside(path: Path) -> dict[str, bytes]:
     """Small non-notebook files next to the notebook (a lesson's data), as the kernel sees them."""
     files = {}
     for other in sorted(path.parent.iterdir()):
-        if other.is_file() and not other.is_symlink() and other.suffix != ".ipynb" and not other.name.startswith("."):
+        if (
+            other.is_file()
+            and not other.is_symlink()
+            and other.suffix != ".ipynb"
+            and not other.name.startswith(".")
+        ):
             if other.stat().st_size <= MAX_FILE_BYTES:
                 files[other.name] = other.read_bytes()
     return files

@@ -15,8 +15,10 @@ import math
 import warnings
 
 SIGNIFICANT = 4
-NOT_DEFINED = ("`{name}` is not defined when this test runs: run its cell, and if that cell shows "
-               "an error, fix it first.")
+NOT_DEFINED = (
+    "`{name}` is not defined when this test runs: run its cell, and if that cell shows "
+    "an error, fix it first."
+)
 
 
 class Mistake(AssertionError):
@@ -46,8 +48,15 @@ def not_defined(name: str, hint: str = "", *, why: str = "answer-not-defined") -
     return Mistake(_join(NOT_DEFINED.format(name=name), hint), why)
 
 
-def call(function, *args, what: str, hint: str = "", why: str = "raises-an-error",
-         hints: dict | None = None, **kwargs):
+def call(
+    function,
+    *args,
+    what: str,
+    hint: str = "",
+    why: str = "raises-an-error",
+    hints: dict | None = None,
+    **kwargs,
+):
     """`function(*args, **kwargs)` with its warnings and printing kept out of the test's output.
 
     Under Validate a test cell that writes to stderr fails, at grading the learner's output is not
@@ -57,8 +66,11 @@ def call(function, *args, what: str, hint: str = "", why: str = "raises-an-error
     exceptions (a stopped kernel, an unreadable answer) pass through for the grader to report.
     """
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             return function(*args, **kwargs)
     except (NotImplementedError, Mistake):
@@ -159,8 +171,10 @@ def expect_close(
     expected = torch.as_tensor(expected)
     if tuple(got.shape) != tuple(expected.shape):
         raise Mistake(
-            _join(f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}.",
-                  shape_hint),
+            _join(
+                f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}.",
+                shape_hint,
+            ),
             shape_why or why or "wrong-shape",
         )
     if expected.dtype == torch.bool or not expected.is_floating_point():

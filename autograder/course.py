@@ -90,7 +90,9 @@ class Course:
         """Assignment ids, one per folder of source/, in order."""
         if not self.source.is_dir():
             raise CourseError(f"{self.source} does not exist")
-        return sorted(p.name for p in self.source.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(
+            p.name for p in self.source.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
 
     def notebooks(self, lesson: str) -> list[str]:
         """Notebook names (without .ipynb) of a lesson, as nbgrader will know them."""
@@ -112,7 +114,9 @@ class Course:
         from .lessons import answered
 
         answers = dict(self.lesson(lesson).reference_answers(), **(replace or {}))
-        return answered(nbformat.read(self.release / lesson / f"{lesson}.ipynb", as_version=4), answers)
+        return answered(
+            nbformat.read(self.release / lesson / f"{lesson}.ipynb", as_version=4), answers
+        )
 
     def instructor_files(self, lesson: str) -> list[str]:
         """The lesson's files besides its notebooks (data, helper modules), relative to its folder."""
@@ -151,7 +155,9 @@ def load_config(root: Path) -> Config:
     try:
         return upgraded(loader.load_config())
     except Exception as error:  # a broken config file is the instructor's to fix
-        raise CourseError(f"{root / CONFIG_FILE} could not be read: {type(error).__name__}: {error}") from error
+        raise CourseError(
+            f"{root / CONFIG_FILE} could not be read: {type(error).__name__}: {error}"
+        ) from error
 
 
 # Sections nbgrader's commands still read under older names (and say so), e.g. AutogradeApp.*

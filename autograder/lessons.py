@@ -67,7 +67,11 @@ class Lesson:
 
 def telling(secret: set[str], public: set[str]) -> set[str]:
     """The secret lines that give something away: not public, not short, not comments."""
-    return {line for line in secret - public if len(line) >= MIN_SECRET_LENGTH and not line.startswith("#")}
+    return {
+        line
+        for line in secret - public
+        if len(line) >= MIN_SECRET_LENGTH and not line.startswith("#")
+    }
 
 
 def answered(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -81,7 +85,9 @@ def answered(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbforma
 
 
 def without_markers(code: str) -> str:
-    return "\n".join(line for line in code.splitlines() if line.strip() not in (BEGIN_SOLUTION, END_SOLUTION))
+    return "\n".join(
+        line for line in code.splitlines() if line.strip() not in (BEGIN_SOLUTION, END_SOLUTION)
+    )
 
 
 def split_secret(source: str) -> tuple[list[str], list[str]]:

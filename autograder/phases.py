@@ -37,7 +37,9 @@ def phase(name: str):
     try:
         yield
     finally:
-        _write({"phase": name, "wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu})
+        _write(
+            {"phase": name, "wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+        )
 
 
 def record(name: str, *, cpu: float, wall: float = 0.0) -> None:

@@ -71,7 +71,9 @@ def write_grades_json(path: Path, results: list[NotebookResult]) -> None:
     ordered = sorted(results, key=lambda r: r.key)
     document = {"schema_version": SCHEMA_VERSION, "submissions": [r.to_json() for r in ordered]}
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.write_text(
+        json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     temporary.replace(path)  # a reader never sees half a file, a crash never leaves one
 
 
@@ -89,5 +91,7 @@ def load_grades_json(path: Path) -> list[NotebookResult]:
     try:
         return [NotebookResult.from_json(entry) for entry in document["submissions"]]
     except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"it is not grades.json as `autograder grade` writes it "
-                         f"({type(error).__name__}: {error})") from error
+        raise ValueError(
+            f"it is not grades.json as `autograder grade` writes it "
+            f"({type(error).__name__}: {error})"
+        ) from error

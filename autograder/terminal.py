@@ -14,8 +14,14 @@ from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)  # fmt: skip
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,  # fmt: skip
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -105,7 +111,9 @@ def print_summary(console: Console, outcome, *, verbose: bool = False) -> None:
     if graded:
         averages = ["[italic]average[/]"]
         for lesson in lessons:
-            scores = [r.score / r.max_score for r in graded if r.assignment == lesson and r.max_score]
+            scores = [
+                r.score / r.max_score for r in graded if r.assignment == lesson and r.max_score
+            ]
             averages.append(f"{100 * sum(scores) / len(scores):.0f}%" if scores else "-")
         averages.append("")
         table.add_row(*averages, style="dim")
@@ -118,13 +126,19 @@ def print_summary(console: Console, outcome, *, verbose: bool = False) -> None:
             console.print(line("  ", shown(r.student), " / ", shown(r.assignment), "/",
                                shown(r.notebook or "?"), ": ", shown(r.reason)))  # fmt: skip
             if r.detail and (verbose or r.grader_error):
-                console.print(line("    ", shown("grader error (for you, not the learner): " + r.detail, "dim")))
+                console.print(
+                    line(
+                        "    ", shown("grader error (for you, not the learner): " + r.detail, "dim")
+                    )
+                )
     noted = [r for r in results if r.notes]
     if noted:
         console.print(f"\n[bold]{len(noted)} graded with remarks:[/]")
         for r in noted:
             for note in r.notes:
-                console.print(line("  ", shown(r.student), " / ", shown(r.assignment), ": ", shown(note)))
+                console.print(
+                    line("  ", shown(r.student), " / ", shown(r.assignment), ": ", shown(note))
+                )
     flagged = defaultdict(set)  # a test cell's doing, the same for every learner: said once
     for r in results:
         if r.status == "graded" and r.detail:
@@ -137,12 +151,16 @@ def print_summary(console: Console, outcome, *, verbose: bool = False) -> None:
             console.print(line("  ", shown(assignment), "/", shown(notebook), ": ", shown(text),
                                count))  # fmt: skip
     if outcome.interrupted:
-        console.print(f"\n[bold yellow]Interrupted:[/] {len(results)} notebooks were graded and kept "
-                      "(grades.json, gradebook, feedback); run the same command again to grade the rest.")
+        console.print(
+            f"\n[bold yellow]Interrupted:[/] {len(results)} notebooks were graded and kept "
+            "(grades.json, gradebook, feedback); run the same command again to grade the rest."
+        )
     console.print(f"\n{len(results)} notebooks ({len(graded)} graded, {len(bad)} ungradable) in "
                   f"{outcome.seconds:.1f} s; isolation: {outcome.isolation}")  # fmt: skip
     for name, path in outcome.paths.items():
         console.print(line(f"  {name:<11} ", shown(path)))
     if outcome.grader_errors:
-        console.print(f"\n[bold red]{len(outcome.grader_errors)} notebooks hit a grader error[/] "
-                      "(details above); they are marked ungradable until graded again.")
+        console.print(
+            f"\n[bold red]{len(outcome.grader_errors)} notebooks hit a grader error[/] "
+            "(details above); they are marked ungradable until graded again."
+        )

@@ -89,7 +89,11 @@ def encode(value, ref=None, depth=0):
     if value is None or isinstance(value, bool):
         return {"t": "scalar", "v": value}
     if isinstance(value, int):
-        return {"t": "scalar", "v": value} if abs(value) < 2**63 else {"t": "scalar", "v": float(value)}
+        return (
+            {"t": "scalar", "v": value}
+            if abs(value) < 2**63
+            else {"t": "scalar", "v": float(value)}
+        )
     if isinstance(value, float):
         return _encode_float(value)
     if isinstance(value, str):
@@ -130,7 +134,11 @@ def encode(value, ref=None, depth=0):
         if description is not None:
             return description
     if callable(value):
-        return {"t": "callable", "ref": ref, "name": str(getattr(value, "__name__", type(value).__name__))}
+        return {
+            "t": "callable",
+            "ref": ref,
+            "name": str(getattr(value, "__name__", type(value).__name__)),
+        }
     return {"t": "opaque", "type": type(value).__name__}
 
 
@@ -149,7 +157,10 @@ def _encode_array(array, kind, dtype_name=None, requires_grad=False):
     import numpy as np
 
     if array.dtype.hasobject or array.size > MAX_ELEMENTS:
-        return {"t": "opaque", "type": "array too large" if array.size > MAX_ELEMENTS else "object array"}
+        return {
+            "t": "opaque",
+            "type": "array too large" if array.size > MAX_ELEMENTS else "object array",
+        }
     buffer = io.BytesIO()
     np.save(buffer, np.array(array, order="C", copy=True), allow_pickle=False)  # keeps 0-d as 0-d
     return {
@@ -218,7 +229,7 @@ class Budget:
     def spend(self, kind, amount):
         self.left[kind] -= amount
         if self.left[kind] < 0:
-            raise WireError("the answer is too large for the grader to read (too many %s)" % kind)
+            raise WireError(f"the answer is too large for the grader to read (too many {kind})")
 
 
 class Standins:
@@ -238,7 +249,7 @@ class Standins:
         raise WireError("a figure cannot be passed here")
 
     def opaque(self, type_name):
-        raise WireError("a value of type %s cannot be passed here" % type_name[:80])
+        raise WireError(f"a value of type {type_name[:80]} cannot be passed here")
 
     def module(self, name):
         raise WireError("a module cannot be passed here")
@@ -257,7 +268,7 @@ def expect(condition, what):
 def get(obj, key, *types):
     expect(key in obj, "missing field " + key)
     value = obj[key]
-    expect(type(value) in types, "field %s has type %s" % (key, type(value).__name__))
+    expect(type(value) in types, f"field {key} has type {type(value).__name__}")
     return value
 
 
@@ -342,14 +353,20 @@ class _Decoder:
 
         dtype_name = get(obj, "dtype", str)
         shape = get(obj, "shape", list)
-        expect(all(type(n) is int and n >= 0 for n in shape) and len(shape) <= MAX_SHAPE, "bad shape")
+        expect(
+            all(type(n) is int and n >= 0 for n in shape) and len(shape) <= MAX_SHAPE, "bad shape"
+        )
         expect(math.prod(shape) <= MAX_ELEMENTS, "too many elements")
         self.budget.spend("elements", math.prod(shape))
         try:
             raw = base64.b64decode(get(obj, "npy", str), validate=True)
             array = np.load(io.BytesIO(raw), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as error:  # includes "Object arrays cannot be loaded"
-            raise WireError("unreadable array: %s" % str(error)[:200]) from None
+        except (
+            ValueError,
+            OSError,
+            EOFError,
+        ) as error:  # includes "Object arrays cannot be loaded"
+            raise WireError(f"unreadable array: {str(error)[:200]}") from None
         expect(type(array) is np.ndarray and list(array.shape) == shape, "shape mismatch")
         if not as_tensor:
             expect(array.dtype.name == dtype_name and dtype_name in TENSOR_DTYPES, "bad dtype")
@@ -370,7 +387,10 @@ class _Decoder:
         self.budget.spend("layers", 1)
         name = get(obj, "type", str)[:MAX_NAME]
         args = get(obj, "args", dict)
-        expect(all(type(v) in SCALAR_TYPES or is_shape(v) for v in args.values()), "bad layer arguments")
+        expect(
+            all(type(v) in SCALAR_TYPES or is_shape(v) for v in args.values()),
+            "bad layer arguments",
+        )
         args = {k: tuple(v) if type(v) is list else v for k, v in args.items()}
         children = get(obj, "children", list)
         state = get(obj, "state", list)
@@ -385,7 +405,7 @@ class _Decoder:
                 with torch.device("meta"):
                     module = getattr(torch.nn, name)(**args)
             except (TypeError, ValueError, RuntimeError) as error:
-                raise WireError("cannot rebuild %s: %s" % (name, error)) from None
+                raise WireError(f"cannot rebuild {name}: {error}") from None
             for child in list(module._modules):
                 del module._modules[child]
         for pair in children:

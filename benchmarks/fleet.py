@@ -130,15 +130,24 @@ def start_worker(course: Path, home: Path, dsn: str, jobs: int, env: dict) -> su
         )
     log = home / "worker.log"
     with open(log, "w") as out:
-        argv = [str(BIN / "autograder"), "--course", str(checkout), "worker", "--queue", dsn,
-                "--jobs", str(jobs)]
+        argv = [
+            str(BIN / "autograder"),
+            "--course",
+            str(checkout),
+            "worker",
+            "--queue",
+            dsn,
+            "--jobs",
+            str(jobs),
+        ]
         worker = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                   start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 600
     while "grading course" not in log.read_text() or _warming(worker.pid, jobs):
         if worker.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the worker did not start (exit {worker.poll()}):\n"
-                             f"{log.read_text()[-3000:]}")
+            raise SystemExit(
+                f"the worker did not start (exit {worker.poll()}):\n{log.read_text()[-3000:]}"
+            )
         time.sleep(0.5)
     return worker
 
@@ -147,8 +156,11 @@ def _warming(pid: int, jobs: int) -> bool:
     """True until `jobs` grading processes of the worker have their sandbox (bubblewrap) running."""
     import psutil
 
-    sandboxed = [c for c in psutil.Process(pid).children()
-                 if any(g.name() == "bwrap" for g in c.children(recursive=True))]
+    sandboxed = [
+        c
+        for c in psutil.Process(pid).children()
+        if any(g.name() == "bwrap" for g in c.children(recursive=True))
+    ]
     return len(sandboxed) < jobs
 
 

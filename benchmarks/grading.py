@@ -43,8 +43,15 @@ from autograder.course import Course
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COURSE = Course.find(REPO)
-PER_NOTEBOOK = ["kernel start", "learner cells", "test cells", "nbgrader bookkeeping", "feedback", "results",
-                "kernel cpu"]
+PER_NOTEBOOK = [
+    "kernel start",
+    "learner cells",
+    "test cells",
+    "nbgrader bookkeeping",
+    "feedback",
+    "results",
+    "kernel cpu",
+]
 START_UP = ["intake", "gradebook prepare", "stage", "worker imports", "worker warm-up"]
 
 
@@ -53,8 +60,12 @@ def main() -> int:
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--lessons", nargs="*", help="default: all lessons")
-    parser.add_argument("--skip-nbgrader", action="store_true", help="only time autograder grade and the floor")
-    parser.add_argument("--large", type=int, default=0, help="also grade this many submissions (ours only)")
+    parser.add_argument(
+        "--skip-nbgrader", action="store_true", help="only time autograder grade and the floor"
+    )
+    parser.add_argument(
+        "--large", type=int, default=0, help="also grade this many submissions (ours only)"
+    )
     args = parser.parse_args()
     lessons = args.lessons or COURSE.lessons
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -63,7 +74,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
         tmp = Path(tmp)
         floor = measure_floor(lessons)
-        print(f"floor (fork a warm kernel, run the lesson's learner cells): {floor:.3f} s per notebook")
+        print(
+            f"floor (fork a warm kernel, run the lesson's learner cells): {floor:.3f} s per notebook"
+        )
 
         ours = run_ours(tmp / "ours", lessons, args.submissions, args.jobs, env)
         report_ours(ours, args.submissions)
@@ -75,11 +88,15 @@ def main() -> int:
                 subprocess.run([str(BIN / "nbgrader"), "generate_assignment", lesson, "--force"],
                                cwd=plain, env=env, check=True, capture_output=True)  # fmt: skip
             graded = timed([str(BIN / "nbgrader"), "autograde", "*", "--force"], env, cwd=plain)
-            feedback = timed([str(BIN / "nbgrader"), "generate_feedback", "*", "--force"], env, cwd=plain)
+            feedback = timed(
+                [str(BIN / "nbgrader"), "generate_feedback", "*", "--force"], env, cwd=plain
+            )
             wall, cpu = graded["wall"] + feedback["wall"], graded["cpu"] + feedback["cpu"]
             n = args.submissions
-            print(f"\nplain nbgrader (autograde + generate_feedback): {wall:7.1f} s  {wall / n:.3f} s per "
-                  f"submission  {cpu / n:.3f} core-s each  peak {max(graded['peak'], feedback['peak']) / 2**20:.0f} MiB")
+            print(
+                f"\nplain nbgrader (autograde + generate_feedback): {wall:7.1f} s  {wall / n:.3f} s per "
+                f"submission  {cpu / n:.3f} core-s each  peak {max(graded['peak'], feedback['peak']) / 2**20:.0f} MiB"
+            )
             print(f"speed-up, end to end with feedback: {wall / ours['wall']:.2f}x "
                   f"(core-seconds: {cpu / ours['cpu']:.2f}x)")  # fmt: skip
 
@@ -87,11 +104,15 @@ def main() -> int:
             large = run_ours(tmp / "large", lessons, args.large, args.jobs, env)
             per_minute = args.large / large["wall"] * 60
             marginal = (large["cpu"] - ours["cpu"]) / (args.large - args.submissions)
-            print(f"\nlarge run, {args.large} submissions: {large['wall']:.1f} s, {per_minute:.0f} notebooks per "
-                  f"minute, {large['cpu'] / args.large:.3f} core-s each, peak per worker "
-                  f"{large['worker_peak'] / 2**20:.0f} MiB, whole tree {large['peak'] / 2**20:.0f} MiB")
-            print(f"steady state (core-seconds of the {args.large - args.submissions} notebooks beyond the first "
-                  f"{args.submissions}): {marginal:.3f} core-s per notebook")
+            print(
+                f"\nlarge run, {args.large} submissions: {large['wall']:.1f} s, {per_minute:.0f} notebooks per "
+                f"minute, {large['cpu'] / args.large:.3f} core-s each, peak per worker "
+                f"{large['worker_peak'] / 2**20:.0f} MiB, whole tree {large['peak'] / 2**20:.0f} MiB"
+            )
+            print(
+                f"steady state (core-seconds of the {args.large - args.submissions} notebooks beyond the first "
+                f"{args.submissions}): {marginal:.3f} core-s per notebook"
+            )
             print(f"a class of 1,000 on this machine: about {1000 / per_minute:.0f} minutes")
     return 0
 
@@ -104,7 +125,9 @@ def run_ours(course: Path, lessons: list[str], n: int, jobs: int, env: dict) -> 
     phases_file = course.parent / f"{course.name}-phases.jsonl"
     env = dict(env, AUTOGRADER_PHASES=str(phases_file))
     launched = time.time()
-    result = timed([str(BIN / "autograder"), "grade", "--course", str(course), "--jobs", str(jobs)], env)
+    result = timed(
+        [str(BIN / "autograder"), "grade", "--course", str(course), "--jobs", str(jobs)], env
+    )
     result["phases"] = [json.loads(line) for line in phases_file.read_text().splitlines()]
     result["launched"] = launched
     return result
@@ -122,16 +145,24 @@ def report_ours(ours: dict, n: int) -> None:
     per = {name: sum(values) / n for name, values in totals.items()}
     cpu = {name: sum(values) / n for name, values in cpu_totals.items()}
     for table in (per, cpu):
-        inside = table.get("kernel start", 0) + table.get("learner cells", 0) + table.get("test cells", 0)
+        inside = (
+            table.get("kernel start", 0)
+            + table.get("learner cells", 0)
+            + table.get("test cells", 0)
+        )
         table["nbgrader bookkeeping"] = table.get("autograde", 0) - inside
-    print(f"\nautograder grade (with feedback): {ours['wall']:7.1f} s  {ours['wall'] / n:.3f} s per submission  "
-          f"{ours['cpu'] / n:.3f} core-s each  peak {ours['peak'] / 2**20:.0f} MiB, "
-          f"per worker {ours['worker_peak'] / 2**20:.0f} MiB")
+    print(
+        f"\nautograder grade (with feedback): {ours['wall']:7.1f} s  {ours['wall'] / n:.3f} s per submission  "
+        f"{ours['cpu'] / n:.3f} core-s each  peak {ours['peak'] / 2**20:.0f} MiB, "
+        f"per worker {ours['worker_peak'] / 2**20:.0f} MiB"
+    )
     print(f"  start-up until the first notebook starts: {starts[0] - ours['launched']:.2f} s")
     for name in START_UP:
         walls = totals.get(name, [0.0])
         print(f"    {name:<22} {max(walls):.2f} s (longest of {len(walls)})")
-    print("  per notebook (mean seconds: wall, and the grading process's own CPU; the kernel's is not in it):")
+    print(
+        "  per notebook (mean seconds: wall, and the grading process's own CPU; the kernel's is not in it):"
+    )
     for name in PER_NOTEBOOK:
         print(f"    {name:<22} {per.get(name, 0):.3f}  cpu {cpu.get(name, 0):.3f}")
     tail = sum(totals.get("outputs", [])) + sum(totals.get("report", []))
@@ -167,7 +198,11 @@ def measure_floor(lessons: list[str], repeat: int = 3) -> float:
             for lesson in lessons:
                 files = {name: (COURSE.source / lesson / name).read_bytes()
                          for name in COURSE.instructor_files(lesson)}  # fmt: skip
-                cells = [c for c in COURSE.answered(lesson).cells if c.cell_type == "code" and not is_test_cell(c)]
+                cells = [
+                    c
+                    for c in COURSE.answered(lesson).cells
+                    if c.cell_type == "code" and not is_test_cell(c)
+                ]
                 start = time.perf_counter()
                 kernel = LearnerKernel(launcher, launcher.limits, files).start()
                 try:
@@ -185,7 +220,9 @@ def timed(argv: list[str], env: dict, cwd: Path | None = None) -> dict:
     """Wall seconds, core-seconds and peak memory (the tree's, and the largest worker's)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     peaks = {"tree": 0, "worker": 0}
     threading.Thread(target=_sample, args=(process, peaks), daemon=True).start()
     _, err = process.communicate()

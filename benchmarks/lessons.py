@@ -7,6 +7,7 @@ under 10 s per lesson.
 
     .venv/bin/python benchmarks/lessons.py --repeat 3
 """
+
 from __future__ import annotations
 
 import argparse

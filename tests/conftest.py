@@ -1,4 +1,5 @@
 """Shared fixtures: a throwaway copy of this course, and a way to grade a class in it."""
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,9 @@ def grades(course: Path) -> dict:
 def graded_lessons(tmp_path_factory) -> dict:
     """Every lesson's reference answers, untouched release and known answers (tests/lessons/
     variants/), graded once as one class by the real grader: {(student, lesson): submission}."""
-    from autograder.grading.batch import grade_class
     from known_answers import all_variants, student
+
+    from autograder.grading.batch import grade_class
 
     course = copy_course(tmp_path_factory.mktemp("lessons") / "course")
     for lesson in lessons():

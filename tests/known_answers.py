@@ -11,6 +11,7 @@ answers written here, never for a submission. It reports the misconception id a 
 `Mistake` carries, which the grader does not (yet) write down, and whether it failed in a hidden
 part of the cell.
 """
+
 from __future__ import annotations
 
 import ast
@@ -73,6 +74,7 @@ def run_in_process(nb: nbformat.NotebookNode, drawn: dict | None = None) -> dict
     left open for the caller to inspect and close.
     """
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -87,8 +89,11 @@ def run_in_process(nb: nbformat.NotebookNode, drawn: dict | None = None) -> dict
             before = set(plt.get_fignums())
             try:
                 code = compile(cell.source, TEST_FILE if test else "<cell>", "exec")
-                with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as out, \
-                        contextlib.redirect_stderr(io.StringIO()):
+                with (
+                    warnings.catch_warnings(),
+                    contextlib.redirect_stdout(io.StringIO()) as out,
+                    contextlib.redirect_stderr(io.StringIO()),
+                ):
                     warnings.simplefilter("ignore")
                     exec(code, namespace)
             except Exception as error:  # a learner cell's error, or a test's verdict
@@ -111,10 +116,14 @@ def run_in_process(nb: nbformat.NotebookNode, drawn: dict | None = None) -> dict
 
 
 def _failure(error: BaseException, source: str) -> Outcome:
-    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
-             if frame.filename == TEST_FILE]
-    hidden_from = next((n for n, line in enumerate(source.splitlines(), 1)
-                        if line.strip() == HIDDEN), None)
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename == TEST_FILE
+    ]
+    hidden_from = next(
+        (n for n, line in enumerate(source.splitlines(), 1) if line.strip() == HIDDEN), None
+    )
     hidden = bool(lines) and hidden_from is not None and lines[-1] > hidden_from
     if isinstance(error, AssertionError):
         return Outcome(False, str(error).strip(), getattr(error, "misconception", None), hidden)
@@ -124,8 +133,11 @@ def _failure(error: BaseException, source: str) -> Outcome:
 def all_variants() -> list[tuple[str, int, dict]]:
     """(lesson, index, variant) for every known answer of every lesson."""
     lessons = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
-    return [(lesson, index, variant) for lesson in lessons
-            for index, variant in enumerate(variants(lesson))]
+    return [
+        (lesson, index, variant)
+        for lesson in lessons
+        for index, variant in enumerate(variants(lesson))
+    ]
 
 
 def student(index: int) -> str:

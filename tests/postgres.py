@@ -67,8 +67,10 @@ def server(database: str = "fleet"):
     as_postgres(
         str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"
     )
-    options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
-               f"-c max_connections={MAX_CONNECTIONS} -c fsync=off")
+    options = (
+        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
+        f"-c max_connections={MAX_CONNECTIONS} -c fsync=off"
+    )
     as_postgres(
         str(bin_dir / "pg_ctl"),
         "-D",

@@ -1,4 +1,5 @@
 """Is animals.csv, the table lesson 06-train learns from, the table the lesson describes?"""
+
 from __future__ import annotations
 
 import csv
@@ -48,24 +49,32 @@ def test_only_birds_have_feathers_and_only_mammals_have_hair():
             assert row["class"] == "mammal", row
 
 
-@pytest.mark.parametrize("name, kind, limbs, eggs, hair, feathers", [
-    ("ring-tailed lemur", "mammal", "4", "0", "1", "0"),
-    ("platypus", "mammal", "4", "1", "1", "0"),        # lays eggs, has hair
-    ("short-beaked echidna", "mammal", "4", "1", "1", "0"),
-    ("bottlenose dolphin", "mammal", "2", "0", "0", "0"),  # loses its birth whiskers
-    ("humpback whale", "mammal", "2", "0", "1", "0"),   # a hair in each bump on its head
-    ("common pipistrelle", "mammal", "2", "0", "1", "0"),  # its arms are wings
-    ("emperor penguin", "bird", "2", "1", "0", "1"),
-    ("brown kiwi", "bird", "2", "1", "0", "1"),
-    ("king cobra", "reptile", "0", "1", "0", "0"),
-    ("boa constrictor", "reptile", "0", "0", "0", "0"),  # gives birth to live young
-    ("green sea turtle", "reptile", "4", "1", "0", "0"),
-])
+@pytest.mark.parametrize(
+    "name, kind, limbs, eggs, hair, feathers",
+    [
+        ("ring-tailed lemur", "mammal", "4", "0", "1", "0"),
+        ("platypus", "mammal", "4", "1", "1", "0"),  # lays eggs, has hair
+        ("short-beaked echidna", "mammal", "4", "1", "1", "0"),
+        ("bottlenose dolphin", "mammal", "2", "0", "0", "0"),  # loses its birth whiskers
+        ("humpback whale", "mammal", "2", "0", "1", "0"),  # a hair in each bump on its head
+        ("common pipistrelle", "mammal", "2", "0", "1", "0"),  # its arms are wings
+        ("emperor penguin", "bird", "2", "1", "0", "1"),
+        ("brown kiwi", "bird", "2", "1", "0", "1"),
+        ("king cobra", "reptile", "0", "1", "0", "0"),
+        ("boa constrictor", "reptile", "0", "0", "0", "0"),  # gives birth to live young
+        ("green sea turtle", "reptile", "4", "1", "0", "0"),
+    ],
+)
 def test_known_animals_have_their_documented_traits(name, kind, limbs, eggs, hair, feathers):
     row = next((row for row in animals() if row["name"] == name), None)
     assert row is not None, f"{name} is missing"
     assert (row["class"], row["limbs"], row["eggs"], row["hair"], row["feathers"]) == (
-        kind, limbs, eggs, hair, feathers)
+        kind,
+        limbs,
+        eggs,
+        hair,
+        feathers,
+    )
 
 
 def test_the_lesson_states_the_tables_counts():
@@ -85,8 +94,11 @@ def test_learners_and_solutions_get_the_same_table_beside_the_notebook():
 
 def test_the_solution_shows_what_the_lesson_says_about_its_mistakes():
     """The text names the dolphin and killer whale as mistakes and calls the platypus a mammal."""
-    outputs = {cell.id: "".join(o.get("text", "") for o in cell.get("outputs", []))
-               for cell in solution_notebook(LESSON).cells if cell.cell_type == "code"}
+    outputs = {
+        cell.id: "".join(o.get("text", "") for o in cell.get("outputs", []))
+        for cell in solution_notebook(LESSON).cells
+        if cell.cell_type == "code"
+    }
     binary = outputs["mammal-results"]
     listed = binary.split("wrong:")[1].split("\n\n")[0].strip().splitlines()
     wrong = [line.split()[0:2] for line in listed]

@@ -6,6 +6,7 @@ and nbgrader's Validate button must call the saved notebook passing. Once, a kno
 typed into its cell: the page must show its test's misconception message, and Validate must fail
 with it. Screenshots land in artifacts/browser/ (git-ignored) for a person to look at.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,23 +16,32 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import REPO, answered, lessons, solution_notebook
 from known_answers import variants
 
-pytest.importorskip("playwright.sync_api", reason="playwright drives the browser: pip install -e '.[test]'")
-from playwright.sync_api import Error as PlaywrightError, sync_playwright  # noqa: E402
-
-from browser.jupyterlab import running_jupyterlab  # noqa: E402
-from browser.notebook import NotebookPage  # noqa: E402
+pytest.importorskip(
+    "playwright.sync_api", reason="playwright drives the browser: pip install -e '.[test]'"
+)
+from browser.jupyterlab import running_jupyterlab
+from browser.notebook import NotebookPage
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ARTIFACTS = REPO / "artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless, and quiet: without the background-networking flags Chromium calls Google at start-up.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1280, "height": 900}
 # The wrong answer typed in the browser: (lesson, name of a `kind: wrong` entry in tests/lessons/variants/).
 # Its first failing test must fail on a visible check (hidden ones are not in the release): Run All stops there.
@@ -62,8 +72,12 @@ def browser(tmp_path_factory):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            tmp_path_factory.mktemp("chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport=VIEWPORT)
+            tmp_path_factory.mktemp("chromium-profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport=VIEWPORT,
+        )
         yield context
         context.close()
 
@@ -100,8 +114,12 @@ def grade_ids(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def outputs_images(nb: nbformat.NotebookNode) -> set[str]:
-    return {cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells if cell.cell_type == "code"
-            and any("image/png" in out.get("data", {}) for out in cell.outputs)}
+    return {
+        cell.metadata["nbgrader"]["grade_id"]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        and any("image/png" in out.get("data", {}) for out in cell.outputs)
+    }
 
 
 def failure_message(text: str) -> str | None:
@@ -121,9 +139,12 @@ def test_lesson_with_reference_answers_runs_plots_and_validates(lesson, lab, pag
     shown = dict(zip(ids, notebook.run_all()))
     notebook.screenshot_pages(artifacts / f"{lesson}-notebook")
 
-    not_run = [gid for gid, cell in zip(ids, nb.cells) if cell.cell_type == "code" and not shown[gid].ran]
+    not_run = [
+        gid for gid, cell in zip(ids, nb.cells) if cell.cell_type == "code" and not shown[gid].ran
+    ]
     assert not not_run, f"Run All stopped before {not_run}: " + "\n".join(
-        f"[{gid}] {cell.text[-1500:]}" for gid, cell in shown.items() if cell.stderr)
+        f"[{gid}] {cell.text[-1500:]}" for gid, cell in shown.items() if cell.stderr
+    )
     errors = {gid: cell.stderr for gid, cell in shown.items() if cell.stderr}
     assert not errors, f"the reference answers show errors or warnings: {errors}"
 
@@ -131,16 +152,23 @@ def test_lesson_with_reference_answers_runs_plots_and_validates(lesson, lab, pag
     assert tests, f"{lesson} has no test cells"
     for gid in tests:
         assert any(line.startswith("✓") for line in shown[gid].text.splitlines()), (
-            f"visible test {gid} shows no ✓ line: {shown[gid].text!r}")
+            f"visible test {gid} shows no ✓ line: {shown[gid].text!r}"
+        )
 
     plots = {gid for gid, cell in shown.items() if cell.images}
-    assert plots == outputs_images(solution_notebook(lesson)), "the page's images differ from the worked solution's"
+    assert plots == outputs_images(solution_notebook(lesson)), (
+        "the page's images differ from the worked solution's"
+    )
     for gid in sorted(plots):
-        assert all(img["complete"] and img["width"] > 0 for img in shown[gid].images), f"{gid}: a broken image"
+        assert all(img["complete"] and img["width"] > 0 for img in shown[gid].images), (
+            f"{gid}: a broken image"
+        )
         notebook.screenshot_outputs(ids.index(gid), artifacts / f"{lesson}-plot-{gid}.png")
 
     verdict = notebook.validate(screenshot=artifacts / f"{lesson}-validate.png")
-    assert verdict.passed, f"Validate calls the reference answers failing: {verdict.title}\n{verdict.text[-3000:]}"
+    assert verdict.passed, (
+        f"Validate calls the reference answers failing: {verdict.title}\n{verdict.text[-3000:]}"
+    )
     assert "Success! Your notebook passes all the tests." in verdict.text
 
 
@@ -160,11 +188,15 @@ def test_wrong_answer_typed_in_shows_its_misconception_and_fails_validate(lab, p
     message = failure_message(shown[test].text)
     assert message is not None, f"{ids[test]} shows no AssertionError: {shown[test].text[-2000:]!r}"
     assert variant["message"].lower() in message.lower(), (
-        f"{ids[test]} should name the mistake ({variant['message']!r}) but says: {message}")
+        f"{ids[test]} should name the mistake ({variant['message']!r}) but says: {message}"
+    )
 
     verdict = notebook.validate(screenshot=artifacts / f"wrong-{lesson}-validate.png")
     assert not verdict.passed, f"Validate passes a known-wrong answer: {verdict.text[-2000:]}"
     assert any(message in error for error in verdict.errors), (
-        f"Validate's dialog does not show the message {message!r}: {verdict.text[-3000:]}")
+        f"Validate's dialog does not show the message {message!r}: {verdict.text[-3000:]}"
+    )
     saved = nbformat.read(lab.root / path, as_version=4)
-    assert saved.cells[answer].source.strip() == variant["code"].strip(), "Validate did not save the typed answer"
+    assert saved.cells[answer].source.strip() == variant["code"].strip(), (
+        "Validate did not save the typed answer"
+    )

@@ -1,14 +1,15 @@
 """Is the learner release generated, current, free of secrets and outputs, and are solutions executed?"""
+
 import json
 import re
 import shutil
 
 import nbformat
 import pytest
+from conftest import REPO, copy_course, lessons
 
 from autograder.build import build, find_leaks
 from autograder.course import Course
-from conftest import REPO, copy_course, lessons
 
 
 @pytest.mark.slow
@@ -22,7 +23,13 @@ def test_committed_release_and_solutions_are_current(tmp_path):
 @pytest.mark.parametrize("lesson", lessons())
 def test_release_has_no_outputs_solutions_or_hidden_tests(lesson):
     text = (REPO / "notebooks" / lesson / f"{lesson}.ipynb").read_text()
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", '"output_type"'):
+    for marker in (
+        "BEGIN SOLUTION",
+        "END SOLUTION",
+        "BEGIN HIDDEN TESTS",
+        "END HIDDEN TESTS",
+        '"output_type"',
+    ):
         assert marker not in text
     nb = nbformat.reads(text, as_version=4)
     assert all(c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
@@ -32,7 +39,14 @@ def test_release_has_no_outputs_solutions_or_hidden_tests(lesson):
 def test_committed_notebooks_carry_no_machine_details(lesson):
     for folder in ("notebooks", "solutions"):
         text = (REPO / folder / lesson / f"{lesson}.ipynb").read_text()
-        for pattern in (r"/home/\w+", r"/root/", r"/tmp/ipykernel", r"/work/", r'"execution": \{', r"\d{4}-\d\d-\d\dT\d\d:"):
+        for pattern in (
+            r"/home/\w+",
+            r"/root/",
+            r"/tmp/ipykernel",
+            r"/work/",
+            r'"execution": \{',
+            r"\d{4}-\d\d-\d\dT\d\d:",
+        ):
             assert not re.search(pattern, text), f"{folder}/{lesson}: {pattern}"
 
 
@@ -49,7 +63,10 @@ def test_solutions_show_the_seed_outputs():
 
 def test_solutions_hide_the_hidden_tests():
     for lesson in lessons():
-        assert "BEGIN HIDDEN TESTS" not in (REPO / "solutions" / lesson / f"{lesson}.ipynb").read_text()
+        assert (
+            "BEGIN HIDDEN TESTS"
+            not in (REPO / "solutions" / lesson / f"{lesson}.ipynb").read_text()
+        )
 
 
 def test_leak_check_finds_a_solution_line_in_the_release(tmp_path):
@@ -57,9 +74,14 @@ def test_leak_check_finds_a_solution_line_in_the_release(tmp_path):
     lesson = lessons()[0]
     source = nbformat.read(course.source_notebook(lesson, lesson), as_version=4)
     answer = next(c for c in source.cells if "### BEGIN SOLUTION" in c.source)
-    secret = next(line.strip() for line in answer.source.splitlines()
-                  if len(line.strip()) >= 12 and "###" not in line and not line.strip().startswith("#")
-                  and line.strip() not in _public_lines(source))
+    secret = next(
+        line.strip()
+        for line in answer.source.splitlines()
+        if len(line.strip()) >= 12
+        and "###" not in line
+        and not line.strip().startswith("#")
+        and line.strip() not in _public_lines(source)
+    )
     release = tmp_path / "release"
     shutil.copytree(course.release, release)
     path = release / lesson / f"{lesson}.ipynb"
@@ -72,6 +94,7 @@ def test_leak_check_finds_a_solution_line_in_the_release(tmp_path):
 
 def _public_lines(nb):
     from autograder.lessons import split_secret
+
     return {line for c in nb.cells for line in split_secret(c.source)[1]}
 
 
@@ -81,8 +104,9 @@ def test_text_printed_in_pieces_is_one_output_in_the_solution(tmp_path):
     root = copy_course(tmp_path / "course")
     for folder in ("source", "notebooks", "solutions"):
         shutil.rmtree(root / folder)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        'print("first", flush=True)\nprint("second", flush=True)')])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell('print("first", flush=True)\nprint("second", flush=True)')]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     (root / "source" / "00-pieces").mkdir(parents=True)
     nbformat.write(nb, root / "source" / "00-pieces" / "00-pieces.ipynb")

@@ -21,8 +21,9 @@ def test_shape_is_checked_before_values_and_dtype_before_values():
     with pytest.raises(Mistake, match=r"shape \(3, 1\); expected \(1, 3\)"):
         expect_tensor(torch.ones(3, 1), "lemur", shape=(1, 3), dtype=torch.float32)
     with pytest.raises(Mistake, match="dtype int64; expected float32") as failed:
-        expect_tensor(torch.ones(1, 3, dtype=torch.int64), "lemur", shape=(1, 3),
-                      dtype=torch.float32)
+        expect_tensor(
+            torch.ones(1, 3, dtype=torch.int64), "lemur", shape=(1, 3), dtype=torch.float32
+        )
     assert failed.value.misconception == "wrong-dtype"
 
 
@@ -37,8 +38,10 @@ def test_values_within_tolerance_pass_and_others_fail_with_rounded_numbers():
     expect_close(torch.tensor([[0.99752]]), torch.tensor([[0.9975]]), "unused")
     with pytest.raises(Mistake) as failed:
         expect_close(
-            torch.tensor([[4.3, 6.1, 2.3]]), torch.tensor([[0.1392, 0.8420, 0.0188]]),
-            "you returned {got}", why="no-softmax",
+            torch.tensor([[4.3, 6.1, 2.3]]),
+            torch.tensor([[0.1392, 0.8420, 0.0188]]),
+            "you returned {got}",
+            why="no-softmax",
         )
     assert str(failed.value) == "you returned [[4.3, 6.1, 2.3]]"
     assert failed.value.misconception == "no-softmax"
@@ -83,10 +86,13 @@ def test_a_learners_exception_becomes_a_mistake_naming_the_call_and_its_hint():
         raise TypeError("only one element tensors can be converted to Python scalars\nmore")
 
     with pytest.raises(Mistake) as failed:
-        call(broken, torch.ones(3), what="my_sigmoid(z)", hint="Use torch.exp.",
-             why="use-torch-exp")
-    assert str(failed.value) == ("my_sigmoid(z) raised TypeError (only one element tensors can be "
-                                 "converted to Python scalars). Use torch.exp.")
+        call(
+            broken, torch.ones(3), what="my_sigmoid(z)", hint="Use torch.exp.", why="use-torch-exp"
+        )
+    assert str(failed.value) == (
+        "my_sigmoid(z) raised TypeError (only one element tensors can be "
+        "converted to Python scalars). Use torch.exp."
+    )
     assert failed.value.misconception == "use-torch-exp"
 
 
@@ -119,8 +125,12 @@ def test_the_graders_own_exceptions_pass_through_and_the_learners_are_converted(
     from autograder.trusted.standins import learner_error
     from autograder.wire import WireError
 
-    for own in (KernelStopped("the notebook ran out of time"), LearnerNameError("model"),
-                WireError("bad shape")):
+    for own in (
+        KernelStopped("the notebook ran out of time"),
+        LearnerNameError("model"),
+        WireError("bad shape"),
+    ):
+
         def grader_side(error=own):
             raise error
 
@@ -141,7 +151,7 @@ def test_a_call_keeps_warnings_and_printing_out_of_the_tests_output(capsys):
     def noisy(z):
         print("to stdout")
         print("to stderr", file=sys.stderr)
-        warnings.warn("a warning")
+        warnings.warn("a warning", stacklevel=1)
         return z + 1
 
     with warnings.catch_warnings():
@@ -165,7 +175,12 @@ def test_a_value_comparison_names_its_own_misconception_for_a_wrong_type_or_shap
         expect_close(torch.ones(2), torch.ones(3), "unused", what="p", why="no-sigmoid")
     assert failed.value.misconception == "no-sigmoid"
     with pytest.raises(Mistake) as failed:
-        expect_close(torch.ones(2), torch.ones(3), "unused", what="p", why="no-sigmoid",
-                     shape_why="output-shape")
+        expect_close(
+            torch.ones(2),
+            torch.ones(3),
+            "unused",
+            what="p",
+            why="no-sigmoid",
+            shape_why="output-shape",
+        )
     assert failed.value.misconception == "output-shape"
-

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import answered, copy_course, lessons, submit
 
 from autograder import __version__
 from autograder.cli import main
-from conftest import answered, copy_course, lessons, submit
 
 AUTOGRADER = str(Path(sys.executable).parent / "autograder")
 
@@ -31,7 +31,10 @@ def test_a_course_error_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_course_is_accepted_before_and_after_the_subcommand(tmp_path, capsys):
     course = copy_course(tmp_path / "course")
-    for argv in (["--course", str(course), "grade", "-a", "99-nope"], ["grade", "-a", "99-nope", "--course", str(course)]):
+    for argv in (
+        ["--course", str(course), "grade", "-a", "99-nope"],
+        ["grade", "-a", "99-nope", "--course", str(course)],
+    ):
         assert main(argv) == 2
         assert "no such lesson: 99-nope" in capsys.readouterr().err  # the course was found and read
 
@@ -74,9 +77,14 @@ def test_grade_exits_non_zero_when_a_notebook_hit_a_grader_error(tmp_path):
     first = lessons()[0]
     submit(course, "ada", first, answered(first))
     with open(course / "nbgrader_config.py", "a") as config:
-        config.write('\nc.Autograde.autograde_preprocessors = ["nbgrader.preprocessors.Execute", '
-                     '"no_such_module.Preprocessor"]\n')
-    run = subprocess.run([AUTOGRADER, "grade", "--course", str(course), "--jobs", "1"],
-                         capture_output=True, text=True)
+        config.write(
+            '\nc.Autograde.autograde_preprocessors = ["nbgrader.preprocessors.Execute", '
+            '"no_such_module.Preprocessor"]\n'
+        )
+    run = subprocess.run(
+        [AUTOGRADER, "grade", "--course", str(course), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1, (run.stdout[-2000:], run.stderr[-2000:])
     assert "hit a grader error" in run.stdout and "ada" in run.stdout

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import answered, copy_course, lessons, release_notebook, submit
 
 pytestmark = pytest.mark.slow
@@ -36,8 +35,13 @@ def _class(course: Path) -> Path:
 
 
 def _start(course: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([AUTOGRADER, "grade", "--course", str(course), "--jobs", "1", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [AUTOGRADER, "grade", "--course", str(course), "--jobs", "1", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _until(condition, process: subprocess.Popen | None = None) -> None:
@@ -63,22 +67,41 @@ def _state(course: Path) -> dict:
                 for notebook in submission.notebooks:
                     for grade in notebook.grades:
                         scores[(submission.student.id, assignment.name, grade.name)] = (
-                            grade.auto_score, grade.manual_score, grade.needs_manual_grade)
-    feedback = {str(p.relative_to(course / "feedback")): p.read_text()
-                for p in sorted((course / "feedback").rglob("*.html"))} if (course / "feedback").exists() else {}
-    return {"grades": json.loads((course / "grades.json").read_text()), "gradebook": scores, "feedback": feedback}
+                            grade.auto_score,
+                            grade.manual_score,
+                            grade.needs_manual_grade,
+                        )
+    feedback = (
+        {
+            str(p.relative_to(course / "feedback")): p.read_text()
+            for p in sorted((course / "feedback").rglob("*.html"))
+        }
+        if (course / "feedback").exists()
+        else {}
+    )
+    return {
+        "grades": json.loads((course / "grades.json").read_text()),
+        "gradebook": scores,
+        "feedback": feedback,
+    }
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     course = _class(copy_course(tmp_path_factory.mktemp("reference") / "course"))
-    run = subprocess.run([AUTOGRADER, "grade", "--course", str(course), "--jobs", "1"], capture_output=True, text=True)
+    run = subprocess.run(
+        [AUTOGRADER, "grade", "--course", str(course), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     return _state(course)
 
 
 def _first_feedback(course: Path):
-    return lambda: any((course / "feedback").rglob("*.html")) if (course / "feedback").exists() else False
+    return lambda: (
+        any((course / "feedback").rglob("*.html")) if (course / "feedback").exists() else False
+    )
 
 
 def _lock_taken(course: Path):
@@ -87,19 +110,32 @@ def _lock_taken(course: Path):
 
 
 def _first_autograded(course: Path):
-    return lambda: any((course / "autograded").rglob("*.ipynb")) if (course / "autograded").exists() else False
+    return lambda: (
+        any((course / "autograded").rglob("*.ipynb")) if (course / "autograded").exists() else False
+    )
 
 
-@pytest.mark.parametrize("point", ["lock-taken", "first-notebook-autograded", "first-feedback-written"])
-def test_killed_at_any_point_then_run_again_gives_the_uninterrupted_result(reference, tmp_path, point):
+@pytest.mark.parametrize(
+    "point", ["lock-taken", "first-notebook-autograded", "first-feedback-written"]
+)
+def test_killed_at_any_point_then_run_again_gives_the_uninterrupted_result(
+    reference, tmp_path, point
+):
     course = _class(copy_course(tmp_path / "course"))
-    condition = {"lock-taken": _lock_taken, "first-notebook-autograded": _first_autograded,
-                 "first-feedback-written": _first_feedback}[point](course)
+    condition = {
+        "lock-taken": _lock_taken,
+        "first-notebook-autograded": _first_autograded,
+        "first-feedback-written": _first_feedback,
+    }[point](course)
     grading = _start(course)
     _until(condition, grading)
     os.killpg(grading.pid, signal.SIGKILL)
     grading.wait()
-    again = subprocess.run([AUTOGRADER, "grade", "--course", str(course), "--jobs", "1"], capture_output=True, text=True)
+    again = subprocess.run(
+        [AUTOGRADER, "grade", "--course", str(course), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert _state(course) == reference
 
@@ -114,7 +150,11 @@ def test_ctrl_c_stops_cleanly_says_what_was_kept_and_a_rerun_finishes(reference,
     assert "Interrupted" in out and "run the same command again" in out
     kept = json.loads((course / "grades.json").read_text())["submissions"]
     assert kept and all(entry["status"] in ("graded", "ungradable") for entry in kept)
-    again = subprocess.run([AUTOGRADER, "grade", "--course", str(course), "--jobs", "1"], capture_output=True, text=True)
+    again = subprocess.run(
+        [AUTOGRADER, "grade", "--course", str(course), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert _state(course) == reference
 
@@ -124,7 +164,9 @@ def test_a_second_grader_on_the_same_course_is_refused(tmp_path):
     first = _start(course)
     try:
         _until(_lock_taken(course), first)
-        second = subprocess.run([AUTOGRADER, "grade", "--course", str(course)], capture_output=True, text=True)
+        second = subprocess.run(
+            [AUTOGRADER, "grade", "--course", str(course)], capture_output=True, text=True
+        )
         assert second.returncode == 2
         assert "another `autograder grade`" in second.stderr and str(first.pid) in second.stderr
     finally:

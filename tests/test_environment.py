@@ -1,9 +1,9 @@
 """Do environment.yml, pyproject.toml and constraints.txt describe the same environment?"""
+
 import re
 import tomllib
 
 import yaml
-
 from conftest import REPO
 
 CONDA_NAMES = {"pytorch-cpu": "torch"}  # conda-forge package -> PyPI distribution
@@ -37,7 +37,11 @@ def test_constraints_pin_every_dependency_exactly():
         if line and not line.startswith("#"):
             name, version = line.split("==")
             pins[name.lower().replace("_", "-")] = version
-    needed = [_split(r)[0] for r in pyproject["project"]["dependencies"] + pyproject["project"]["optional-dependencies"]["test"]]
+    needed = [
+        _split(r)[0]
+        for r in pyproject["project"]["dependencies"]
+        + pyproject["project"]["optional-dependencies"]["test"]
+    ]
     missing = [name for name in needed if name not in pins]
     assert not missing, f"not pinned in constraints.txt: {missing}"
     assert pins["torch"] == "2.13.0", "every learner must see the same numbers: pin torch exactly"
@@ -58,11 +62,36 @@ def test_the_package_learners_install_holds_the_checks_and_nothing_of_the_course
     import zipfile
 
     copy = tmp_path / "course"
-    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "artifacts", "*.egg-info", "__pycache__", "gradebook.db*", ".demo", "lab"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                            "--no-build-isolation", "--quiet", "-w", str(tmp_path / "dist"), str(copy)],
-                           capture_output=True, text=True)
+    shutil.copytree(
+        REPO,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "artifacts",
+            "*.egg-info",
+            "__pycache__",
+            "gradebook.db*",
+            ".demo",
+            "lab",
+        ),
+    )
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(tmp_path / "dist"),
+            str(copy),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()

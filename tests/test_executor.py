@@ -3,13 +3,13 @@
 Small notebooks, no lessons: each test asks one question of `execute_notebook` with the real
 sandbox (bubblewrap when the machine has it).
 """
+
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder.sandbox.launcher import KernelLauncher
 from autograder.sandbox.limits import Sandboxing
 from autograder.trusted.executor import execute_notebook
-
 
 MODES = {
     # as root: kernels forked from a sandboxed server; otherwise one sandbox per kernel
@@ -20,10 +20,15 @@ MODES = {
 LIMITS = {"cell_timeout": 10, "notebook_timeout": 40, "output_size": 20_000}
 
 
-@pytest.fixture(scope="module", params=[pytest.param(mode, marks=[] if mode == "default" else [pytest.mark.slow])
-                                        for mode in MODES])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(mode, marks=[] if mode == "default" else [pytest.mark.slow]) for mode in MODES
+    ],
+)
 def settings(request):
     from traitlets.config import Config
+
     return Sandboxing.resolve(Config(MODES[request.param]), **LIMITS)
 
 
@@ -36,7 +41,12 @@ def launcher(settings):
 
 def graded_cell(source, points=1):
     cell = new_code_cell(source)
-    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "points": points, "grade_id": f"t{abs(hash(source))}"}
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "solution": False,
+        "points": points,
+        "grade_id": f"t{abs(hash(source))}",
+    }
     return cell
 
 
@@ -52,96 +62,149 @@ def run(launcher, settings, *cells):
 
 
 def sigmoid_test():
-    return graded_cell("import torch\nassert torch.allclose(f(torch.tensor([6.0, -2.0])), torch.tensor([0.9975, 0.1192]), atol=1e-4), 'not the sigmoid'")
-
+    return graded_cell(
+        "import torch\n"
+        "assert torch.allclose(f(torch.tensor([6.0, -2.0])), torch.tensor([0.9975, 0.1192]),"
+        " atol=1e-4), 'not the sigmoid'"
+    )
 
 
 def test_a_right_answer_passes_and_prints_its_success_line(launcher, settings):
-    verdicts, _, nb = run(launcher, settings, "import torch\ndef f(z):\n    return torch.sigmoid(z)",
-                          graded_cell("import torch\nassert f(torch.tensor(0.0)).item() == 0.5\nprint('✓ sigmoid(0) = 0.5')"))
+    verdicts, _, nb = run(
+        launcher,
+        settings,
+        "import torch\ndef f(z):\n    return torch.sigmoid(z)",
+        graded_cell(
+            "import torch\nassert f(torch.tensor(0.0)).item() == 0.5\nprint('✓ sigmoid(0) = 0.5')"
+        ),
+    )
     assert verdicts == [True]
     assert nb.cells[1].outputs[0].text == "✓ sigmoid(0) = 0.5\n"
 
 
 def test_patched_checkers_and_poisoned_references_earn_nothing(launcher, settings):
-    verdicts, _, _ = run(launcher, settings,
-                         "import torch, numpy\ntorch.allclose = lambda *a, **k: True\ntorch.sigmoid = lambda t: t\n"
-                         "numpy.allclose = lambda *a, **k: True\nget_ipython().ast_transformers.clear()\n"
-                         "def f(z):\n    return torch.sigmoid(z)",  # the poisoned sigmoid: the identity
-                         sigmoid_test())
+    verdicts, _, _ = run(
+        launcher,
+        settings,
+        "import torch, numpy\ntorch.allclose = lambda *a, **k: True\ntorch.sigmoid = lambda t: t\n"
+        "numpy.allclose = lambda *a, **k: True\nget_ipython().ast_transformers.clear()\n"
+        "def f(z):\n    return torch.sigmoid(z)",  # the poisoned sigmoid: the identity
+        sigmoid_test(),
+    )
     assert verdicts == ["not the sigmoid"]
 
 
 def test_an_object_that_equals_everything_is_not_a_tensor(launcher, settings):
-    verdicts, _, _ = run(launcher, settings,
-                         "class Yes:\n    def __eq__(self, other): return True\n    __hash__ = None\n"
-                         "def f(z):\n    return Yes()", sigmoid_test())
-    assert verdicts[0].startswith("This test could not check your answer") and "TypeError" in verdicts[0]
+    verdicts, _, _ = run(
+        launcher,
+        settings,
+        "class Yes:\n    def __eq__(self, other): return True\n    __hash__ = None\n"
+        "def f(z):\n    return Yes()",
+        sigmoid_test(),
+    )
+    assert (
+        verdicts[0].startswith("This test could not check your answer")
+        and "TypeError" in verdicts[0]
+    )
 
 
 def test_a_missing_name_says_which_and_what_to_do(launcher, settings):
     verdicts, _, _ = run(launcher, settings, "x = 1", sigmoid_test())
-    assert verdicts == ["`f` is not defined when this test runs. Run the cell that defines it "
-                        "(and the cells above it), and check the spelling."]
+    assert verdicts == [
+        "`f` is not defined when this test runs. Run the cell that defines it "
+        "(and the cells above it), and check the spelling."
+    ]
 
 
 def test_honest_noise_costs_nothing(launcher, settings):
-    verdicts, _, _ = run(launcher, settings,
-                         "import sys, warnings, torch\nwarnings.warn('deprecated', UserWarning)\n"
-                         "print('progress', file=sys.stderr)\nfor i in range(50): print(f'\\r{i}%', end='', file=sys.stderr)\n"
-                         "def f(z):\n    warnings.warn('inside the answer')\n    print('debug', z, file=sys.stderr)\n"
-                         "    return torch.sigmoid(z)", sigmoid_test())
+    verdicts, _, _ = run(
+        launcher,
+        settings,
+        "import sys, warnings, torch\nwarnings.warn('deprecated', UserWarning)\n"
+        "print('progress', file=sys.stderr)\nfor i in range(50): print(f'\\r{i}%', end='', file=sys.stderr)\n"
+        "def f(z):\n    warnings.warn('inside the answer')\n    print('debug', z, file=sys.stderr)\n"
+        "    return torch.sigmoid(z)",
+        sigmoid_test(),
+    )
     assert verdicts == [True]
 
 
 def test_exit_stops_the_notebook_and_fails_the_rest_with_the_reason(launcher, settings):
-    verdicts, summary, _ = run(launcher, settings, "import torch\ndef f(z):\n    return torch.sigmoid(z)",
-                               sigmoid_test(), "import os\nos._exit(3)", sigmoid_test())
+    verdicts, summary, _ = run(
+        launcher,
+        settings,
+        "import torch\ndef f(z):\n    return torch.sigmoid(z)",
+        sigmoid_test(),
+        "import os\nos._exit(3)",
+        sigmoid_test(),
+    )
     assert verdicts[0] is True
     assert "stopped" in verdicts[1] and "kernel stopped" in summary.stopped
 
 
 def test_ipython_exit_stops_the_notebook_at_once_whatever_the_timing(launcher, settings):
     """exit() ends the kernel only after its reply: the next test must fail even if it is quick."""
-    verdicts, summary, _ = run(launcher, settings, "import torch\ndef f(z):\n    return torch.sigmoid(z)",
-                               sigmoid_test(), "exit()", sigmoid_test())
+    verdicts, summary, _ = run(
+        launcher,
+        settings,
+        "import torch\ndef f(z):\n    return torch.sigmoid(z)",
+        sigmoid_test(),
+        "exit()",
+        sigmoid_test(),
+    )
     assert verdicts[0] is True
     assert "exit()" in verdicts[1] and "exit()" in summary.stopped
 
 
 @pytest.mark.slow  # waits out the 10-second cell limit
 def test_an_endless_cell_is_stopped_at_the_cell_limit(launcher, settings):
-    verdicts, summary, _ = run(launcher, settings,
-                               "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
-                               sigmoid_test())
+    verdicts, summary, _ = run(
+        launcher,
+        settings,
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+        sigmoid_test(),
+    )
     assert "10 seconds" in summary.stopped and "10 seconds" in verdicts[0]
 
 
 def test_output_beyond_the_budget_is_dropped(launcher, settings):
-    _, _, nb = run(launcher, settings, "print('x' * 10_000_000)\nfor i in range(5000): print(i)", "y = 1")
+    _, _, nb = run(
+        launcher, settings, "print('x' * 10_000_000)\nfor i in range(5000): print(i)", "y = 1"
+    )
     kept = sum(len(str(o)) for c in nb.cells for o in c.outputs)
     shown = str(nb.cells[0].outputs)
     assert kept < 50_000 and ("output truncated" in shown or "more than the grader reads" in shown)
 
 
 def test_script_outputs_are_reduced_to_inert_types(launcher, settings):
-    _, _, nb = run(launcher, settings, "from IPython.display import HTML, Javascript, display\n"
-                                       "display(HTML('<img src=x onerror=alert(1)>'))\ndisplay(Javascript('alert(2)'))")
+    _, _, nb = run(
+        launcher,
+        settings,
+        "from IPython.display import HTML, Javascript, display\n"
+        "display(HTML('<img src=x onerror=alert(1)>'))\ndisplay(Javascript('alert(2)'))",
+    )
     text = str(nb.cells[0].outputs)
     assert "onerror" not in text and "alert" not in text
 
 
 def test_a_figure_the_test_draws_is_kept_with_the_verdict(launcher, settings):
-    _, _, nb = run(launcher, settings, "import torch\ndef f(z):\n    return torch.sigmoid(2 * z)",
-                   graded_cell("import torch, matplotlib.pyplot as plt\nz = torch.linspace(-6, 6, 25)\n"
-                             "fig, ax = plt.subplots()\nax.plot(z, f(z))\nax.plot(z, torch.sigmoid(z))\n"
-                             "assert torch.allclose(f(z), torch.sigmoid(z)), 'not the sigmoid'"))
+    _, _, nb = run(
+        launcher,
+        settings,
+        "import torch\ndef f(z):\n    return torch.sigmoid(2 * z)",
+        graded_cell(
+            "import torch, matplotlib.pyplot as plt\nz = torch.linspace(-6, 6, 25)\n"
+            "fig, ax = plt.subplots()\nax.plot(z, f(z))\nax.plot(z, torch.sigmoid(z))\n"
+            "assert torch.allclose(f(z), torch.sigmoid(z)), 'not the sigmoid'"
+        ),
+    )
     kinds = [(o.output_type, sorted(o.get("data", {}))) for o in nb.cells[1].outputs]
     assert kinds == [("display_data", ["image/png", "text/plain"]), ("error", [])]
 
 
 def test_the_kernel_cannot_reach_the_network_or_the_course(launcher, settings, tmp_path):
     import socket
+
     if settings.mode == "none":
         pytest.skip("no sandbox: the kernel sees what the grader sees")
     listener = socket.socket()
@@ -151,10 +214,15 @@ def test_the_kernel_cannot_reach_the_network_or_the_course(launcher, settings, t
     secret = tmp_path / "secret.txt"
     secret.write_text("hidden answer")
     port = listener.getsockname()[1]
-    verdicts, _, nb = run(launcher, settings,
-                          f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    net = 'connected'\n"
-                          f"except OSError as e:\n    net = 'refused'\ntry:\n    seen = open({str(secret)!r}).read()\nexcept OSError:\n    seen = 'nothing'",
-                          graded_cell("assert net == 'refused', net\nassert seen == 'nothing', seen"))
+    verdicts, _, nb = run(
+        launcher,
+        settings,
+        "import socket\ntry:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    net = 'connected'\n"
+        "except OSError as e:\n    net = 'refused'\n"
+        f"try:\n    seen = open({str(secret)!r}).read()\nexcept OSError:\n    seen = 'nothing'",
+        graded_cell("assert net == 'refused', net\nassert seen == 'nothing', seen"),
+    )
     with pytest.raises(socket.timeout):
         listener.accept()
     listener.close()
@@ -163,17 +231,24 @@ def test_the_kernel_cannot_reach_the_network_or_the_course(launcher, settings, t
 
 def test_a_test_catching_the_learners_exception_type_sees_that_type(launcher, settings):
     """A test written as `except ValueError` must behave as in the learner's own kernel."""
-    verdicts, _, _ = run(launcher, settings, "import math\ndef f(z):\n    return math.exp(z)",
-                         graded_cell("import torch\ntry:\n    f(torch.ones(3))\nexcept ValueError as error:\n"
-                                     "    raise AssertionError(f'{type(error).__name__}: use torch.exp')"),
-                         graded_cell("import torch\nf(torch.ones(3))"))
+    verdicts, _, _ = run(
+        launcher,
+        settings,
+        "import math\ndef f(z):\n    return math.exp(z)",
+        graded_cell(
+            "import torch\ntry:\n    f(torch.ones(3))\nexcept ValueError as error:\n"
+            "    raise AssertionError(f'{type(error).__name__}: use torch.exp')"
+        ),
+        graded_cell("import torch\nf(torch.ones(3))"),
+    )
     assert verdicts[0] == "ValueError: use torch.exp"
     assert verdicts[1].startswith("Calling `f` raised ValueError: ")
 
 
-
-SQUARES = ("def squares(n):\n    return [i * i for i in range(1, n + 1)]\n"
-           "def sum_of_squares(n):\n    return sum(squares(n))")
+SQUARES = (
+    "def squares(n):\n    return [i * i for i in range(1, n + 1)]\n"
+    "def sum_of_squares(n):\n    return sum(squares(n))"
+)
 USES_SQUARES = """\
 orig_squares = squares
 del squares
@@ -187,11 +262,18 @@ finally:
     squares = orig_squares"""
 
 
-def test_a_test_cells_del_reaches_the_learners_kernel_and_binding_back_restores_it(launcher,
-                                                                                   settings):
+def test_a_test_cells_del_reaches_the_learners_kernel_and_binding_back_restores_it(
+    launcher, settings
+):
     """nbgrader's hidden-tests pattern: without `squares`, sum_of_squares fails; then it is back."""
-    verdicts, summary, nb = run(launcher, settings, SQUARES, graded_cell(USES_SQUARES),
-                                graded_cell("assert sum_of_squares(2) == 5"), "print(squares(3))")
+    verdicts, summary, nb = run(
+        launcher,
+        settings,
+        SQUARES,
+        graded_cell(USES_SQUARES),
+        graded_cell("assert sum_of_squares(2) == 5"),
+        "print(squares(3))",
+    )
     assert verdicts == [True, True]
     assert nb.cells[3].outputs[0].text == "[1, 4, 9]\n"  # the learner's own cells still have it
     assert summary.notes == []
@@ -213,29 +295,42 @@ def test_a_module_the_learner_imported_is_the_graders_own(launcher, settings):
 
 def test_a_module_the_learner_wrote_is_not_imported_by_the_grader(launcher, settings):
     learner = "open('answers.py', 'w').write('ANSWER = 1')\nimport sys\nsys.path.insert(0, '.')"
-    verdicts, _, _ = run(launcher, settings, learner + "\nimport answers",
-                         graded_cell("assert answers.ANSWER == 1"))
+    verdicts, _, _ = run(
+        launcher, settings, learner + "\nimport answers", graded_cell("assert answers.ANSWER == 1")
+    )
     assert "not installed where the grader runs" in verdicts[0]
 
 
 def test_a_helper_an_earlier_test_cell_defines_is_there_later(launcher, settings):
-    verdicts, _, _ = run(launcher, settings, SQUARES,
-                         graded_cell("def close(a, b):\n    return abs(a - b) < 1e-9"),
-                         graded_cell("assert close(sum_of_squares(2), 5)"))
+    verdicts, _, _ = run(
+        launcher,
+        settings,
+        SQUARES,
+        graded_cell("def close(a, b):\n    return abs(a - b) < 1e-9"),
+        graded_cell("assert close(sum_of_squares(2), 5)"),
+    )
     assert verdicts == [True, True]
 
 
 def test_a_test_cells_own_mutations_and_bindings_stay_in_the_grader(launcher, settings):
     """The test works on copies: what it binds or changes, learner code does not see."""
-    verdicts, _, nb = run(launcher, settings, "xs = [1, 2]\nlimit = 3",
-                          graded_cell("xs.append(3)\nlimit = 10\nassert len(xs) == 3"),
-                          "print(len(xs), limit)")
+    verdicts, _, nb = run(
+        launcher,
+        settings,
+        "xs = [1, 2]\nlimit = 3",
+        graded_cell("xs.append(3)\nlimit = 10\nassert len(xs) == 3"),
+        "print(len(xs), limit)",
+    )
     assert verdicts == [True] and nb.cells[2].outputs[0].text == "2 3\n"
 
 
 def test_a_test_cannot_hand_a_function_of_its_own_into_the_learners_kernel(launcher, settings):
-    verdicts, _, _ = run(launcher, settings, "def apply(f, x):\n    return f(x)",
-                         graded_cell("assert apply(lambda x: x + 1, 2) == 3"))
+    verdicts, _, _ = run(
+        launcher,
+        settings,
+        "def apply(f, x):\n    return f(x)",
+        graded_cell("assert apply(lambda x: x + 1, 2) == 3"),
+    )
     assert verdicts[0].startswith("Calling `apply` raised WireError: a function cannot be passed")
 
 
@@ -250,12 +345,20 @@ def test_a_final_number_is_partial_credit_as_nbgrader_reads_it(launcher, setting
     """The last line's value is shown as IPython would, and scores what nbgrader makes of it."""
     from autograder.trusted.executor import cell_result
 
-    sources = ["0.5", "import numpy as np\nnp.float64(0.5)", "-1", "7", "assert False\n1",
-               "float('nan')"]
+    sources = [
+        "0.5",
+        "import numpy as np\nnp.float64(0.5)",
+        "-1",
+        "7",
+        "assert False\n1",
+        "float('nan')",
+    ]
     _, summary, nb = run(launcher, settings, "x = 1", *[graded_cell(s, points=2) for s in sources])
     tests = nb.cells[1:]
-    shown = [[o.data["text/plain"] for o in c.outputs if o.output_type == "execute_result"]
-             for c in tests]
+    shown = [
+        [o.data["text/plain"] for o in c.outputs if o.output_type == "execute_result"]
+        for c in tests
+    ]
     assert shown == [["0.5"], ["np.float64(0.5)"], ["-1"], ["2.0"], [], ["nan"]]
     assert [cell_result(c).points for c in tests] == [0.5, 2, 2, 2, 0, 2]
     assert [cell_result(c).passed for c in tests] == [False, True, True, True, False, True]
@@ -263,8 +366,9 @@ def test_a_final_number_is_partial_credit_as_nbgrader_reads_it(launcher, setting
     assert notes == ["ends in -1,", "ends in 7, ", "ends in nan"]
 
 
-def test_binding_a_learner_name_to_a_function_of_the_test_is_noted_for_the_instructor(launcher,
-                                                                                     settings):
+def test_binding_a_learner_name_to_a_function_of_the_test_is_noted_for_the_instructor(
+    launcher, settings
+):
     """Learner code still calls its own `squares`: the instructor hears of it, with the cell."""
     cell = graded_cell("def squares(n):\n    return []\nassert sum_of_squares(2) == 5")
     cell["id"] = "cell-with-a-stub"
@@ -279,8 +383,10 @@ def test_test_cells_import_the_instructors_helpers_from_the_notebooks_folder(lau
 
     (tmp_path / "lesson_checks_helper.py").write_text("def expected():\n    return 5\n")
     (tmp_path / "expected.txt").write_text("5")
-    test = ("from lesson_checks_helper import expected\nassert sum_of_squares(2) == expected()\n"
-            "assert sum_of_squares(2) == int(open('expected.txt').read())")
+    test = (
+        "from lesson_checks_helper import expected\nassert sum_of_squares(2) == expected()\n"
+        "assert sum_of_squares(2) == int(open('expected.txt').read())"
+    )
     nb = new_notebook(cells=[new_code_cell(SQUARES), graded_cell(test)])
     execute_notebook(nb, launcher, workdir=tmp_path)
     assert [o.output_type for o in nb.cells[1].outputs] == ["stream"]
@@ -297,11 +403,18 @@ def test_the_kernel_knows_it_is_autograded_when_nbgrader_says_so(launcher, setti
 
 def test_the_lessons_files_are_in_the_kernels_folder_read_only(launcher, settings):
     """Data the instructor ships with a lesson is there for learner code, and stays as shipped."""
-    learner = ("text = open('data/lemur.csv').read()\n"
-               "try:\n    open('data/lemur.csv', 'w').write('1')\n    wrote = True\n"
-               "except OSError:\n    wrote = False")
-    nb = new_notebook(cells=[new_code_cell(learner), graded_cell("assert text == '4,0,1'"),
-                             graded_cell("assert not wrote")])
+    learner = (
+        "text = open('data/lemur.csv').read()\n"
+        "try:\n    open('data/lemur.csv', 'w').write('1')\n    wrote = True\n"
+        "except OSError:\n    wrote = False"
+    )
+    nb = new_notebook(
+        cells=[
+            new_code_cell(learner),
+            graded_cell("assert text == '4,0,1'"),
+            graded_cell("assert not wrote"),
+        ]
+    )
     execute_notebook(nb, launcher, files={"data/lemur.csv": b"4,0,1"})
     verdicts = [[o.output_type for o in cell.outputs] for cell in nb.cells[1:]]
     assert verdicts[0] == ["stream"]

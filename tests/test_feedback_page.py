@@ -5,16 +5,18 @@ from __future__ import annotations
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
+from conftest import REPO, lessons
 from nbconvert.exporters import HTMLExporter
 
 from autograder.grading.converters import FeedbackExporter
-from conftest import REPO, lessons
 
 
 def _what_a_reader_gets(html: str) -> tuple:
     soup = BeautifulSoup(html, "html.parser")
     images = [(img.get("src", "")[:40], img.get("alt")) for img in soup.find_all("img")]
-    focusable = sorted((" ".join(t.get("class", [])), t.get("tabindex")) for t in soup.find_all(tabindex=True))
+    focusable = sorted(
+        (" ".join(t.get("class", [])), t.get("tabindex")) for t in soup.find_all(tabindex=True)
+    )
     return soup.get_text(), images, focusable
 
 

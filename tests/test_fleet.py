@@ -27,7 +27,7 @@ import nbformat
 import postgres
 import psutil
 import pytest
-from conftest import REPO, answered, copy_course, lessons, release_notebook, submit
+from conftest import answered, copy_course, lessons, release_notebook, submit
 from known_answers import variants
 from nbformat.v4 import new_code_cell
 from test_release_workflow import learners, workspace  # noqa: F401  (fixtures: OS users, a folder)
@@ -105,7 +105,7 @@ def set_due_dates(course: Path) -> None:
 
 
 def run(argv: list[str], course: Path, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
-    done = subprocess.run(  # noqa: PLW1510  (the exit status is asserted below)
+    done = subprocess.run(
         [AUTOGRADER, "--course", str(course), *argv],
         capture_output=True,
         text=True,
@@ -465,7 +465,10 @@ def test_a_queue_without_a_shared_gradebook_is_refused_before_anything_is_queued
 
 
 def test_grade_on_submit_feedback_is_fetchable_minutes_after_a_learner_submits(
-    tmp_path, dsn, workspace, learners  # noqa: F811  (the release workflow's fixtures)
+    tmp_path,
+    dsn,
+    workspace,  # noqa: F811
+    learners,  # noqa: F811  (the release workflow's fixtures)
 ):
     """A learner (a real OS user) submits through nbgrader's exchange; `autograder serve` and one
     worker grade it; the learner's `nbgrader fetch_feedback` finds the page with their score."""

@@ -1,4 +1,5 @@
 """Does `autograder grade` turn a class folder into agreeing grades, feedback and CSV, repeatably?"""
+
 from __future__ import annotations
 
 import csv
@@ -8,11 +9,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import (
+    REPO,
+    answered,
+    copy_course,
+    grades,
+    lessons,
+    release_notebook,
+    submit,
+)
 from nbgrader.api import Gradebook
 
 from autograder.course import Course
 from autograder.grading.batch import grade_class
-from conftest import REPO, answered, copy_course, grades, lessons, release_notebook, source_notebook, submit
 
 pytestmark = pytest.mark.slow
 FIRST, LAST = lessons()[0], lessons()[-1]
@@ -26,13 +35,17 @@ def gradebook_rows(course: Path) -> dict:
             for submission in assignment.submissions:
                 for notebook in submission.notebooks:
                     for grade in notebook.grades:
-                        rows[(submission.student.id, assignment.name, grade.name)] = (grade.auto_score, grade.max_score)
+                        rows[(submission.student.id, assignment.name, grade.name)] = (
+                            grade.auto_score,
+                            grade.max_score,
+                        )
     return rows
 
 
 def wrong_answer(lesson):
     """The first known-wrong variant of the lesson, as (exercise, code)."""
     from known_answers import variants
+
     variant = next(v for v in variants(lesson) if v["kind"] == "wrong")
     return variant
 
@@ -47,8 +60,18 @@ def course(tmp_path_factory):
     submit(course, "bob", LAST, answered(LAST, {variant["exercise"]: variant["code"]}))
     submit(course, "carol", FIRST, b"\x89PNG\r\n\x1a\n not a notebook")
     submit(course, "dave", LAST, answered(LAST), name="Copy1.ipynb")
-    run = subprocess.run([str(Path(sys.executable).parent / "autograder"), "--course", str(course), "grade", "--jobs", "2"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "autograder"),
+            "--course",
+            str(course),
+            "grade",
+            "--jobs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     course.joinpath("first-run.txt").write_text(run.stdout)
     return course
@@ -57,13 +80,27 @@ def course(tmp_path_factory):
 def test_every_notebook_found_appears_once_with_a_status(course):
     data = json.loads((course / "grades.json").read_text())["submissions"]
     keys = [(s["student"], s["assignment"], s["notebook"]) for s in data]
-    assert sorted(keys) == sorted({("alice", FIRST, FIRST), ("alice", LAST, LAST), ("bob", FIRST, FIRST),
-                                   ("bob", LAST, LAST), ("carol", FIRST, FIRST), ("dave", LAST, LAST)})
+    assert sorted(keys) == sorted(
+        {
+            ("alice", FIRST, FIRST),
+            ("alice", LAST, LAST),
+            ("bob", FIRST, FIRST),
+            ("bob", LAST, LAST),
+            ("carol", FIRST, FIRST),
+            ("dave", LAST, LAST),
+        }
+    )
     by = grades(course)
     assert by[("alice", FIRST)]["score"] == by[("alice", FIRST)]["max_score"] > 0
     assert by[("bob", FIRST)]["score"] == 0
-    assert by[("carol", FIRST)]["status"] == "ungradable" and "not a notebook" in by[("carol", FIRST)]["reason"]
-    assert by[("dave", LAST)]["status"] == "ungradable" and "Copy1.ipynb" in by[("dave", LAST)]["reason"]
+    assert (
+        by[("carol", FIRST)]["status"] == "ungradable"
+        and "not a notebook" in by[("carol", FIRST)]["reason"]
+    )
+    assert (
+        by[("dave", LAST)]["status"] == "ungradable"
+        and "Copy1.ipynb" in by[("dave", LAST)]["reason"]
+    )
 
 
 def test_known_mistake_costs_exactly_its_tests(course):
@@ -71,7 +108,9 @@ def test_known_mistake_costs_exactly_its_tests(course):
     bob = grades(course)[("bob", LAST)]
     lost = {t["grade_id"] for t in bob["tests"] if not t["passed"]}
     assert lost == set(variant["fails"])
-    assert bob["score"] == bob["max_score"] - sum(t["max_points"] for t in bob["tests"] if t["grade_id"] in lost)
+    assert bob["score"] == bob["max_score"] - sum(
+        t["max_points"] for t in bob["tests"] if t["grade_id"] in lost
+    )
 
 
 def test_grades_json_gradebook_and_csv_agree(course):
@@ -113,11 +152,11 @@ def test_grading_ends_with_where_the_class_report_is(course):
     assert report.is_file() and "carol" in report.read_text()
 
 
-
 @pytest.fixture
 def own_copy(course, tmp_path):
     """A copy of the graded class for a test that changes it: the shared class stays as graded."""
     import shutil
+
     copy = tmp_path / "course"
     shutil.copytree(course, copy)
     return copy
@@ -156,18 +195,20 @@ def test_a_submission_broken_on_resubmission_keeps_no_stale_grades(own_copy):
 def _hidden_lines(lesson):
     """Hidden-test lines that appear nowhere public in the lesson (so seeing one is a leak)."""
     from autograder.lessons import Lesson
+
     return Lesson(REPO / "source" / lesson / f"{lesson}.ipynb").hidden_test_lines()
 
 
 def _html_text(text):
     import html
+
     return html.escape(text, quote=False)
 
 
 def test_grades_json_follows_its_published_schema(course):
     import jsonschema
-
     from conftest import REPO
+
     schema = json.loads((REPO / "docs" / "grades.schema.json").read_text())
     document = json.loads((course / "grades.json").read_text())
     jsonschema.validate(document, schema)
@@ -194,8 +235,12 @@ def test_a_test_cell_that_cannot_cross_the_sandbox_is_reported_to_the_instructor
     (course / "nbgrader_config.py").write_text("c = get_config()\n")
     answer = "def squares(n):\n    return [i * i for i in range(1, n + 1)]"
     stub = "def squares(n):\n    return []\nprint('stubbed')"
-    nb = new_notebook(cells=[cell(answer, grade=False, solution=True, grade_id="answer"),
-                             cell(stub, grade=True, solution=False, grade_id="check", points=1)])
+    nb = new_notebook(
+        cells=[
+            cell(answer, grade=False, solution=True, grade_id="answer"),
+            cell(stub, grade=True, solution=False, grade_id="check", points=1),
+        ]
+    )
     nb.cells[1]["id"] = "stubbing-cell"
     nbformat.write(nb, course / "source" / "ps1" / "p1.ipynb")
     submit(course, "ann", "ps1", nb, name="p1.ipynb")

@@ -32,13 +32,13 @@ from known_answers import variants
 pytest.importorskip(
     "playwright.sync_api", reason="playwright drives the browser: pip install -e '.[test]'"
 )
-from browser.notebook import NotebookPage  # noqa: E402
-from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+from browser.notebook import NotebookPage
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
-from test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, failure_message  # noqa: E402
+from test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, failure_message
 
 sys.path.insert(0, str(REPO / "deploy" / "hub"))
-import launch  # noqa: E402
+import launch
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -180,7 +180,9 @@ def known_wrong_answer() -> dict:
 
 def first_wrong_failing_one_test() -> dict:
     return next(
-        v for v in variants(LESSON) if v["kind"] == "wrong" and len(v["fails"]) == 1 and v["name"] != WRONG
+        v
+        for v in variants(LESSON)
+        if v["kind"] == "wrong" and len(v["fails"]) == 1 and v["name"] != WRONG
     )
 
 

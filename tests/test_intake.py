@@ -1,13 +1,14 @@
 """Does every broken or misplaced submission get a status and a reason a learner can act on?"""
+
 import json
 import os
 
 import nbformat
 import pytest
+from conftest import answered, lessons, release_notebook, submit
 
 from autograder.course import Course
 from autograder.grading.intake import find_submissions, stage
-from conftest import answered, lessons, release_notebook, submit
 
 LESSON = lessons()[0]
 
@@ -18,14 +19,22 @@ def inspect(course_dir, student="learner"):
     return subs[0]
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"", ["empty"]),
-    (b'{"cells": [', ["damaged", "not valid JSON"]),
-    (os.urandom(4096), ["not a notebook"]),
-    ("{}".encode("utf-16"), ["not a notebook"]),
-    (b"[1, 2, 3]", ["not a Jupyter notebook"]),
-    (json.dumps({"cells": "nope", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode(), ["damaged"]),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", ["empty"]),
+        (b'{"cells": [', ["damaged", "not valid JSON"]),
+        (os.urandom(4096), ["not a notebook"]),
+        ("{}".encode("utf-16"), ["not a notebook"]),
+        (b"[1, 2, 3]", ["not a Jupyter notebook"]),
+        (
+            json.dumps(
+                {"cells": "nope", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+            ).encode(),
+            ["damaged"],
+        ),
+    ],
+)
 def test_broken_files_are_ungradable_with_a_reason(course_dir, content, words):
     submit(course_dir, "learner", LESSON, content)
     sub = inspect(course_dir)
@@ -46,7 +55,11 @@ def test_huge_notebook_is_refused_with_a_way_out(course_dir):
 def test_renamed_notebook_is_named_in_the_reason(course_dir):
     submit(course_dir, "learner", LESSON, answered(LESSON), name="my copy.ipynb")
     sub = inspect(course_dir)
-    assert f"{LESSON}.ipynb" in sub.problem and "my copy.ipynb" in sub.problem and "rename" in sub.problem
+    assert (
+        f"{LESSON}.ipynb" in sub.problem
+        and "my copy.ipynb" in sub.problem
+        and "rename" in sub.problem
+    )
 
 
 def test_another_lessons_notebook_is_recognised(course_dir):
@@ -79,7 +92,9 @@ def test_deleted_and_duplicated_graded_cells_are_graded_with_a_note(course_dir):
     assert sub.gradable
     notes = " ".join(sub.notes)
     assert f"`{graded[0].metadata.nbgrader.grade_id}` is missing; was it deleted?" in notes
-    assert f"`{answer.metadata.nbgrader.grade_id}` appears 2 times" in notes and "was graded" in notes
+    assert (
+        f"`{answer.metadata.nbgrader.grade_id}` appears 2 times" in notes and "was graded" in notes
+    )
 
 
 def test_nbformat_3_is_converted_and_graded(course_dir, tmp_path):
@@ -88,7 +103,9 @@ def test_nbformat_3_is_converted_and_graded(course_dir, tmp_path):
     sub = inspect(course_dir)
     assert sub.gradable
     stage([sub], tmp_path / "staged")
-    staged = nbformat.read(tmp_path / "staged" / "learner" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    staged = nbformat.read(
+        tmp_path / "staged" / "learner" / LESSON / f"{LESSON}.ipynb", as_version=4
+    )
     assert staged.nbformat == 4
 
 
@@ -97,14 +114,20 @@ def test_only_the_expected_notebook_is_staged(course_dir, tmp_path):
     (path.parent / "torch.py").write_text("raise SystemExit('shadowed')")
     (path.parent / "notes.ipynb").write_text("{}")
     stage([inspect(course_dir)], tmp_path / "staged")
-    assert sorted(p.name for p in (tmp_path / "staged" / "learner" / LESSON).iterdir()) == [f"{LESSON}.ipynb"]
+    assert sorted(p.name for p in (tmp_path / "staged" / "learner" / LESSON).iterdir()) == [
+        f"{LESSON}.ipynb"
+    ]
 
 
 @pytest.mark.parametrize("student", ["*", "a?b", "[abc]", "-rf", "tab\tname", " padded"])
-def test_a_learner_folder_nbgrader_would_read_as_a_pattern_is_refused_with_a_reason(course_dir, student):
+def test_a_learner_folder_nbgrader_would_read_as_a_pattern_is_refused_with_a_reason(
+    course_dir, student
+):
     submit(course_dir, student, LESSON, answered(LESSON))
     submit(course_dir, "honest", LESSON, answered(LESSON))
-    subs = {s.student: s for s in find_submissions(Course.find(course_dir), course_dir / "submitted")}
+    subs = {
+        s.student: s for s in find_submissions(Course.find(course_dir), course_dir / "submitted")
+    }
     assert subs["honest"].gradable
     assert not subs[student].gradable and "cannot be a learner id" in subs[student].problem
 
@@ -120,7 +143,9 @@ def test_an_old_notebook_without_cell_ids_is_upgraded_and_graded(course_dir, tmp
     sub = inspect(course_dir)
     assert sub.gradable, sub.problem
     stage([sub], tmp_path / "staged")
-    staged = nbformat.read(tmp_path / "staged" / "learner" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    staged = nbformat.read(
+        tmp_path / "staged" / "learner" / LESSON / f"{LESSON}.ipynb", as_version=4
+    )
     assert staged.nbformat_minor >= 5 and all(cell.get("id") for cell in staged.cells)
     nbformat.validate(staged)
 
@@ -141,8 +166,11 @@ def set_kernel(path, language):
     if language is None:
         nb.metadata.pop("kernelspec", None)
     else:
-        nb.metadata.kernelspec = {"display_name": language, "language": language,
-                                  "name": language.lower()}
+        nb.metadata.kernelspec = {
+            "display_name": language,
+            "language": language,
+            "name": language.lower(),
+        }
     nbformat.write(nb, path)
 
 

@@ -14,17 +14,23 @@ import shutil
 
 import nbformat
 import pytest
+from conftest import answered, copy_course, lessons
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autograder.course import Course
 from autograder.grading.intake import find_submissions, stage
-from conftest import answered, copy_course, lessons
 
 LESSON = lessons()[0]
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 DEEP: list = [1]
@@ -32,7 +38,16 @@ for _ in range(200):
     DEEP = [DEEP]
 HUGE = st.sampled_from(["x" * 200_000, DEEP, list(range(5000))])
 CELL_FIELDS = ["metadata", "id", "source", "cell_type", "outputs", "execution_count", "attachments"]
-NBGRADER_FIELDS = ["grade", "solution", "locked", "points", "grade_id", "schema_version", "checksum", "cell_type"]
+NBGRADER_FIELDS = [
+    "grade",
+    "solution",
+    "locked",
+    "points",
+    "grade_id",
+    "schema_version",
+    "checksum",
+    "cell_type",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +61,9 @@ def mutated_notebook(draw):
     for _ in range(draw(st.integers(1, 6))):
         value = draw(JSON | HUGE)
         cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
-        kind = draw(st.sampled_from(["cell", "nbgrader", "notebook", "drop", "duplicate", "old-format"]))
+        kind = draw(
+            st.sampled_from(["cell", "nbgrader", "notebook", "drop", "duplicate", "old-format"])
+        )
         if kind == "old-format":
             nb["nbformat_minor"] = draw(st.integers(0, 4))
             for cell in cells:
@@ -76,8 +93,15 @@ def mutated_notebook(draw):
     return json.dumps(nb).encode()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(notebooks=st.lists(mutated_notebook(), min_size=1, max_size=3))
 def test_every_learner_gets_exactly_one_status_whatever_the_notebook(course, notebooks):
     submitted = course / "submitted"
@@ -96,5 +120,7 @@ def test_every_learner_gets_exactly_one_status_whatever_the_notebook(course, not
     for sub in subs:
         assert sub.gradable or (isinstance(sub.problem, str) and sub.problem), sub
         if sub.gradable:
-            nbformat.validate(nbformat.read(staging / sub.student / LESSON / f"{LESSON}.ipynb", as_version=4))
+            nbformat.validate(
+                nbformat.read(staging / sub.student / LESSON / f"{LESSON}.ipynb", as_version=4)
+            )
     assert next(s for s in subs if s.student == "honest").gradable

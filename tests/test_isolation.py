@@ -22,7 +22,7 @@ from autograder.sandbox.launcher import KernelLauncher
 from autograder.sandbox.limits import Sandboxing
 from autograder.trusted.executor import execute_notebook
 
-LEAVE = r'''
+LEAVE = r"""
 import ctypes, os, socket, subprocess, sys
 libc = ctypes.CDLL(None, use_errno=True)
 left = {}
@@ -55,9 +55,9 @@ child = subprocess.Popen([sys.executable, "-c",
     "os.setsid()\n"
     "s = socket.socket(socket.AF_UNIX); s.bind('\\0MARK-SOCKET'); s.listen()\n"
     "time.sleep(3600)"], start_new_session=True)
-'''
+"""
 
-LOOK = r'''
+LOOK = r"""
 import ctypes, os, socket
 libc = ctypes.CDLL(None, use_errno=True)
 found = []
@@ -88,7 +88,7 @@ for pid in os.listdir("/proc"):
             found.append("process " + pid)
     except OSError:
         pass
-'''
+"""
 
 
 def graded_cell(source):
@@ -108,22 +108,28 @@ def launcher():
 
 
 def test_nothing_one_learner_leaves_reaches_the_next(launcher):
-    first = new_notebook(cells=[new_code_cell(LEAVE), graded_cell("assert left['files'] is not None, left")])
+    first = new_notebook(
+        cells=[new_code_cell(LEAVE), graded_cell("assert left['files'] is not None, left")]
+    )
     execute_notebook(first, launcher)
     assert first.cells[1].outputs[0].output_type == "stream", first.cells[1].outputs
-    second = new_notebook(cells=[new_code_cell(LOOK), graded_cell("assert found == [], found\nprint('nothing')")])
+    second = new_notebook(
+        cells=[new_code_cell(LOOK), graded_cell("assert found == [], found\nprint('nothing')")]
+    )
     execute_notebook(second, launcher)
     outputs = second.cells[1].outputs
     assert [o.get("text") for o in outputs] == ["nothing\n"], outputs
 
 
 def test_the_keyring_is_closed_to_learner_code(launcher):
-    nb = new_notebook(cells=[new_code_cell(LEAVE), graded_cell("assert left['keyring'] == -1, left['keyring']")])
+    nb = new_notebook(
+        cells=[new_code_cell(LEAVE), graded_cell("assert left['keyring'] == -1, left['keyring']")]
+    )
     execute_notebook(nb, launcher)
     assert nb.cells[1].outputs[0].output_type == "stream", nb.cells[1].outputs
 
 
-BREAK_SOCKETS = r'''
+BREAK_SOCKETS = r"""
 import os
 home = os.path.expanduser("~")
 for port in range(1, 6):
@@ -134,7 +140,7 @@ kernel = get_ipython().kernel
 for stream in (kernel.shell_stream, kernel.control_stream):
     stream.socket.close(linger=0)
 kernel.iopub_socket.close(linger=0)
-'''
+"""
 
 
 @pytest.mark.slow  # waits out a cell limit: the broken kernel never answers
@@ -144,8 +150,13 @@ def test_the_grader_never_follows_a_learner_link_to_a_host_socket(launcher, tmp_
     listener.bind(str(host))
     listener.listen(16)
     listener.setblocking(False)
-    nb = new_notebook(cells=[new_code_cell(BREAK_SOCKETS.replace("{host!r}", repr(str(host)))),
-                             new_code_cell("x = 1"), graded_cell("assert x == 1")])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(BREAK_SOCKETS.replace("{host!r}", repr(str(host)))),
+            new_code_cell("x = 1"),
+            graded_cell("assert x == 1"),
+        ]
+    )
     execute_notebook(nb, launcher)
     with pytest.raises(BlockingIOError):
         listener.accept()

@@ -6,6 +6,7 @@ it names, with a message naming its mistake and its misconception, and no messag
 reference answer's code. All of it is graded once, as one class, by the real grader (sandboxed
 kernels, trusted tests): the `graded_lessons` fixture.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -13,17 +14,24 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, lessons
-from known_answers import (all_variants, per_test, reference_fragments, run_in_process, source_with,
-                           student)
+from known_answers import (
+    all_variants,
+    per_test,
+    reference_fragments,
+    run_in_process,
+    source_with,
+    student,
+)
 
 pytestmark = pytest.mark.slow
 
 
 def variant_params():
-    return [pytest.param(lesson, index, variant, id=f"{lesson}:{variant['kind']}:{variant['name']}")
-            for lesson, index, variant in all_variants()]
+    return [
+        pytest.param(lesson, index, variant, id=f"{lesson}:{variant['kind']}:{variant['name']}")
+        for lesson, index, variant in all_variants()
+    ]
 
 
 @pytest.mark.parametrize("lesson", lessons())
@@ -66,11 +74,13 @@ def test_known_answer(graded_lessons, lesson, index, variant):
         assert test["points"] == 0, f"{grade_id} gave {test['points']} points to a wrong answer"
         message = per_test(variant, "message", grade_id)
         assert message.lower() in test["message"].lower(), (
-            f"{grade_id} should name the mistake ({message!r}) but said: {test['message']}")
+            f"{grade_id} should name the mistake ({message!r}) but said: {test['message']}"
+        )
         assert "This test could not check your answer" not in test["message"]
         assert here[grade_id].message == test["message"], "the grader and this process disagree"
         assert here[grade_id].misconception == per_test(variant, "why", grade_id), (
-            f"{grade_id} names the misconception {here[grade_id].misconception!r}")
+            f"{grade_id} names the misconception {here[grade_id].misconception!r}"
+        )
 
 
 @pytest.mark.parametrize("lesson", lessons())
@@ -78,11 +88,18 @@ def test_no_failure_message_shows_the_reference_answer(graded_lessons, lesson):
     """A message says what is wrong and which idea to revisit; it never hands out the answer."""
     fragments = reference_fragments(lesson)
     assert fragments, "the reference answers have code"
-    messages = {(who, t["grade_id"]): t["message"] for (who, name), result in graded_lessons.items()
-                if name == lesson for t in result["tests"] if not t["passed"]}
+    messages = {
+        (who, t["grade_id"]): t["message"]
+        for (who, name), result in graded_lessons.items()
+        if name == lesson
+        for t in result["tests"]
+        if not t["passed"]
+    }
     assert len(messages) > len(lessons()), "known-wrong answers were graded"
-    shown = {key: [f for f in fragments if f in "".join(message.split())]
-             for key, message in messages.items()}
+    shown = {
+        key: [f for f in fragments if f in "".join(message.split())]
+        for key, message in messages.items()
+    }
     assert not {key: found for key, found in shown.items() if found}
 
 
@@ -93,10 +110,17 @@ def test_nbgrader_validate_agrees(lesson, tmp_path):
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
     source = REPO / "source" / lesson / f"{lesson}.ipynb"
     release = REPO / "notebooks" / lesson / f"{lesson}.ipynb"
-    passed = subprocess.run([nbgrader, "validate", str(source)], capture_output=True, text=True,
-                            env=env, cwd=tmp_path)
+    passed = subprocess.run(
+        [nbgrader, "validate", str(source)], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert "Success! Your notebook passes all the tests." in passed.stdout, passed.stdout[-2000:]
-    inverted = subprocess.run([nbgrader, "validate", "--invert", str(release)], capture_output=True,
-                              text=True, env=env, cwd=tmp_path)
-    assert "Success! The notebook does not pass any tests." in inverted.stdout, (
-        inverted.stdout[-2000:])
+    inverted = subprocess.run(
+        [nbgrader, "validate", "--invert", str(release)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert "Success! The notebook does not pass any tests." in inverted.stdout, inverted.stdout[
+        -2000:
+    ]

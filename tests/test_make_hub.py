@@ -27,7 +27,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "deploy" / "hub"))
-import launch  # noqa: E402
+import launch
 
 LOGIN = re.compile(r"^\s*(instructor|learner)\s+user (\S+)\s+password (\S+)\s*$")
 

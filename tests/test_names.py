@@ -34,13 +34,18 @@ class _Outcome:
 
 def _printed(results) -> str:
     out = io.StringIO()
-    print_summary(Console(file=out, width=200, force_terminal=True, color_system="truecolor"), _Outcome(results))
+    print_summary(
+        Console(file=out, width=200, force_terminal=True, color_system="truecolor"),
+        _Outcome(results),
+    )
     return out.getvalue()
 
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_a_hostile_name_reaches_the_terminal_as_visible_text(name):
-    graded = NotebookResult(name, "01-lemur", "01-lemur", GRADED, None, 3.0, 16.0, [], [f"note about {name}"])
+    graded = NotebookResult(
+        name, "01-lemur", "01-lemur", GRADED, None, 3.0, 16.0, [], [f"note about {name}"]
+    )
     broken = NotebookResult(name, name, name, UNGRADABLE, f"`{name}.ipynb` is missing", 0.0, 16.0)
     text = _printed([graded, broken])
     assert "\x07" not in text and "\x1b]" not in text and "\x1b[8m" not in text
@@ -55,14 +60,17 @@ def test_control_characters_are_shown_not_sent():
     assert visible("tab\there") == "tab\\there"
 
 
-@pytest.mark.parametrize("value, cell", [
-    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-    ("+1+cmd", "'+1+cmd"),
-    ("-2+3", "'-2+3"),
-    ("@SUM(A1)", "'@SUM(A1)"),
-    ("-1.5", "-1.5"),  # a negative number stays a number
-    ("alice", "alice"),
-])
+@pytest.mark.parametrize(
+    "value, cell",
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1+cmd", "'+1+cmd"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-1.5", "-1.5"),  # a negative number stays a number
+        ("alice", "alice"),
+    ],
+)
 def test_spreadsheet_formulas_are_neutralised(value, cell):
     assert spreadsheet_safe(value) == cell
 

@@ -10,6 +10,7 @@ This needs root (CI runs as root); elsewhere the cycle test is skipped and says 
 The LMS path (a zip of submissions downloaded from Moodle, Canvas...) goes through
 `nbgrader zip_collect` with the sample download in tests/workflow/.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,7 +32,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
 from conftest import REPO, copy_course
 
 BIN = Path(sys.executable).parent
@@ -55,10 +55,12 @@ LMS_FILES = {  # member of the zip -> (learner, what it holds)
 
 def course_id() -> str:
     from autograder.course import load_config
+
     return load_config(REPO).CourseDirectory.course_id
 
 
 # ------------------------------------------------------------------------------ answers
+
 
 def reference_answers(course: Path, lesson: str) -> dict[str, str]:
     """grade_id -> the reference answer of each answer cell, without the solution markers."""
@@ -67,8 +69,11 @@ def reference_answers(course: Path, lesson: str) -> dict[str, str]:
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
-            lines = [line for line in cell.source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            lines = [
+                line
+                for line in cell.source.splitlines()
+                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+            ]
             answers[meta["grade_id"]] = "\n".join(lines)
     return answers
 
@@ -76,8 +81,11 @@ def reference_answers(course: Path, lesson: str) -> dict[str, str]:
 def points_of_tests(course: Path, lesson: str) -> dict[str, float]:
     """grade_id -> points of each graded cell of the lesson, in notebook order."""
     nb = nbformat.read(course / "source" / lesson / f"{lesson}.ipynb", as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
 
 
 @dataclass
@@ -91,10 +99,21 @@ class Mistake:
 def known_mistake(lesson: str) -> Mistake:
     """The first known wrong answer of the lesson that fails exactly one test."""
     path = REPO / "tests" / "lessons" / "variants" / f"{lesson}.yml"
-    assert path.is_file(), f"{path} is missing: every lesson lists its known answers (docs/authoring.md)"
+    assert path.is_file(), (
+        f"{path} is missing: every lesson lists its known answers (docs/authoring.md)"
+    )
     for variant in yaml.safe_load(path.read_text())["variants"]:
-        if variant.get("kind") == "wrong" and len(variant.get("fails", [])) == 1 and variant.get("message"):
-            return Mistake(variant["exercise"], variant["code"].rstrip("\n"), variant["fails"][0], variant["message"])
+        if (
+            variant.get("kind") == "wrong"
+            and len(variant.get("fails", [])) == 1
+            and variant.get("message")
+        ):
+            return Mistake(
+                variant["exercise"],
+                variant["code"].rstrip("\n"),
+                variant["fails"][0],
+                variant["message"],
+            )
     pytest.fail(f"{path} has no `kind: wrong` answer that fails exactly one test")
 
 
@@ -109,20 +128,27 @@ def fill(nb: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.Noteboo
 
 # ------------------------------------------------------------------------------ people
 
+
 def _run(argv: list[str], *, cwd: Path, env: dict, what: str) -> str:
     """Run a command; fail the test with its output if it fails. Returns stdout + stderr."""
     started = time.monotonic()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     print(f"{time.monotonic() - started:6.1f} s  {what}")  # shown by pytest when the test fails
     output = done.stdout + done.stderr
-    assert done.returncode == 0, f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{output[-4000:]}"
+    assert done.returncode == 0, (
+        f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{output[-4000:]}"
+    )
     return output
 
 
 def _learner_env(home: Path) -> dict:
     """What a login gives a learner: HOME, and a PATH with the course's environment first."""
-    return {"HOME": str(home), "PATH": f"{BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
-            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    return {
+        "HOME": str(home),
+        "PATH": f"{BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
 
 
 def _instructor_env(home: Path) -> dict:
@@ -136,7 +162,9 @@ def _instructor_env(home: Path) -> dict:
 def write_user_config(home: Path, settings: dict[str, str]) -> None:
     """~/.jupyter/nbgrader_config.py: on a JupyterHub this is /etc/jupyter/nbgrader_config.py."""
     (home / ".jupyter").mkdir(parents=True, exist_ok=True)
-    lines = ["c = get_config()  # noqa: F821"] + [f"c.{key} = {value!r}" for key, value in settings.items()]
+    lines = ["c = get_config()  # noqa: F821"] + [
+        f"c.{key} = {value!r}" for key, value in settings.items()
+    ]
     (home / ".jupyter" / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
 
 
@@ -146,7 +174,9 @@ class Instructor:
     course: Path
 
     def run(self, *argv: str) -> str:
-        what = "instructor: " + " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv[:3]))
+        what = "instructor: " + " ".join(
+            Path(a).name if i == 0 else a for i, a in enumerate(argv[:3])
+        )
         return _run(list(argv), cwd=self.course, env=_instructor_env(self.home), what=what)
 
     def nbgrader(self, *args: str) -> str:
@@ -162,8 +192,20 @@ class Learner:
     submitted_at: dict[str, list[str]] = field(default_factory=dict)  # lesson -> timestamps
 
     def nbgrader(self, *args: str) -> str:
-        argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", NBGRADER, *args]
-        return _run(argv, cwd=self.home, env=_learner_env(self.home), what=f"{self.name}: nbgrader {' '.join(args)}")
+        argv = [
+            "setpriv",
+            f"--reuid={self.uid}",
+            f"--regid={self.gid}",
+            "--init-groups",
+            NBGRADER,
+            *args,
+        ]
+        return _run(
+            argv,
+            cwd=self.home,
+            env=_learner_env(self.home),
+            what=f"{self.name}: nbgrader {' '.join(args)}",
+        )
 
     def notebook(self, lesson: str) -> Path:
         return self.home / lesson / f"{lesson}.ipynb"
@@ -219,6 +261,7 @@ def learners(workspace):
     if reason:
         pytest.skip(reason)
     import pwd
+
     made, people = [], []
     suffix = secrets.token_hex(3)
     shell = "/usr/sbin/nologin" if os.path.exists("/usr/sbin/nologin") else "/bin/false"
@@ -226,20 +269,44 @@ def learners(workspace):
         for first in ("ada", "bruno"):
             name, home = f"{first}-{suffix}", workspace / "home" / f"{first}-{suffix}"
             home.mkdir(parents=True)
-            done = _retry(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", shell,
-                           "--user-group", name])
+            done = _retry(
+                [
+                    "useradd",
+                    "--no-create-home",
+                    "--home-dir",
+                    str(home),
+                    "--shell",
+                    shell,
+                    "--user-group",
+                    name,
+                ]
+            )
             assert done.returncode == 0, f"useradd {name}: {done.stderr}"
             made.append(name)
             entry = pwd.getpwnam(name)
             os.chown(home, entry.pw_uid, entry.pw_gid)
             home.chmod(0o700)
             people.append(Learner(name, entry.pw_uid, entry.pw_gid, home))
-        probe = subprocess.run(["setpriv", f"--reuid={people[0].uid}", f"--regid={people[0].gid}",
-                                "--init-groups", sys.executable, "-c", "import nbgrader"],
-                               cwd=people[0].home, env=_learner_env(people[0].home), capture_output=True, text=True)
+        probe = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={people[0].uid}",
+                f"--regid={people[0].gid}",
+                "--init-groups",
+                sys.executable,
+                "-c",
+                "import nbgrader",
+            ],
+            cwd=people[0].home,
+            env=_learner_env(people[0].home),
+            capture_output=True,
+            text=True,
+        )
         if probe.returncode != 0:
-            pytest.skip(f"an unprivileged user cannot run {sys.executable} (is the checkout in a private "
-                        f"folder such as /root?): {probe.stderr.strip()[-300:]}")
+            pytest.skip(
+                f"an unprivileged user cannot run {sys.executable} (is the checkout in a private "
+                f"folder such as /root?): {probe.stderr.strip()[-300:]}"
+            )
         yield people
     finally:
         for name in made:
@@ -250,11 +317,14 @@ def learners(workspace):
 
 # ------------------------------------------------------------------------------ reading results
 
+
 def gradebook_scores(course: Path, students: list[str], lessons: list[str]) -> tuple[dict, dict]:
     """From nbgrader's gradebook: {(student, lesson): (score, max_score, timestamp), or None if not
     submitted} and {lesson: max_score}."""
-    from autograder.course import use_alembic_api
     from nbgrader.api import Gradebook, MissingEntry
+
+    from autograder.course import use_alembic_api
+
     use_alembic_api()
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
@@ -273,8 +343,10 @@ def gradebook_scores(course: Path, students: list[str], lessons: list[str]) -> t
 def csv_scores(path: Path) -> dict:
     """(student, lesson) -> (score, max_score) from an nbgrader CSV export."""
     with path.open(newline="") as fh:
-        return {(row["student_id"], row["assignment"]): (float(row["score"]), float(row["max_score"]))
-                for row in csv.DictReader(fh)}
+        return {
+            (row["student_id"], row["assignment"]): (float(row["score"]), float(row["max_score"]))
+            for row in csv.DictReader(fh)
+        }
 
 
 def json_results(course: Path) -> dict:
@@ -283,14 +355,18 @@ def json_results(course: Path) -> dict:
     results = {}
     for entry in data["submissions"]:
         key = (entry["student"], entry["assignment"])
-        assert key not in results, f"{key} appears twice in grades.json (lessons have one notebook each)"
+        assert key not in results, (
+            f"{key} appears twice in grades.json (lessons have one notebook each)"
+        )
         results[key] = entry
     return results
 
 
 def feedback_text(path: Path) -> str:
     """The readable text of a feedback page, whitespace collapsed."""
-    text = re.sub(r"<(script|style)\b.*?</\1>", " ", path.read_text(encoding="utf-8"), flags=re.S | re.I)
+    text = re.sub(
+        r"<(script|style)\b.*?</\1>", " ", path.read_text(encoding="utf-8"), flags=re.S | re.I
+    )
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
 
 
@@ -299,18 +375,26 @@ def feedback_scores(path: Path) -> tuple[tuple[float, float], dict[str, tuple[fl
     page = path.read_text(encoding="utf-8")
     total = re.search(r"<h4>[^<]*\(Score: ([0-9.]+) / ([0-9.]+)\)</h4>", page)
     assert total, f"no score heading in {path}"
-    tests = {m.group(1): (float(m.group(2)), float(m.group(3)))
-             for m in re.finditer(r'<a href="#([^"]+)">Test cell</a> \(Score: ([0-9.]+) / ([0-9.]+)\)', page)}
+    tests = {
+        m.group(1): (float(m.group(2)), float(m.group(3)))
+        for m in re.finditer(
+            r'<a href="#([^"]+)">Test cell</a> \(Score: ([0-9.]+) / ([0-9.]+)\)', page
+        )
+    }
     return (float(total.group(1)), float(total.group(2))), tests
 
 
 def fetched_feedback(learner: Learner) -> set[tuple[str, str, str]]:
     """(lesson, timestamp folder, file) of everything fetch_feedback put in the learner's home."""
-    return {(p.relative_to(learner.home).parts[0], p.parent.name, p.name)
-            for p in learner.home.glob("*/feedback/*/*") if p.is_file()}
+    return {
+        (p.relative_to(learner.home).parts[0], p.parent.name, p.name)
+        for p in learner.home.glob("*/feedback/*/*")
+        if p.is_file()
+    }
 
 
 # ------------------------------------------------------------------------------ the cycle
+
 
 @pytest.mark.slow
 def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learners):
@@ -323,13 +407,17 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learne
     cid = course_id()
     write_user_config(instructor.home, {"Exchange.root": str(exchange)})
     for learner in learners:
-        write_user_config(learner.home, {"Exchange.root": str(exchange), "CourseDirectory.course_id": cid})
+        write_user_config(
+            learner.home, {"Exchange.root": str(exchange), "CourseDirectory.course_id": cid}
+        )
         for path in [learner.home / ".jupyter", *(learner.home / ".jupyter").iterdir()]:
             os.chown(path, learner.uid, learner.gid)
 
     # --- instructor: build, then release every lesson
     instructor.run(AUTOGRADER, "build")
-    lessons = sorted(p.name for p in (course / "source").iterdir() if p.is_dir() and not p.name.startswith("."))
+    lessons = sorted(
+        p.name for p in (course / "source").iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     assert lessons, "no lessons in source/"
     first, last = lessons[0], lessons[-1]
     for lesson in lessons:
@@ -346,8 +434,10 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learne
     # single lesson he submits it with the mistake and its last exercise left as released.
     bruno_lessons = lessons[:-1] if len(lessons) > 1 else lessons
     unanswered: list[str] = []  # further test cells bruno cannot pass (one-lesson course only)
-    typed = {ada.name: {lesson: dict(answers[lesson]) for lesson in lessons},
-             bruno.name: {lesson: dict(answers[lesson]) for lesson in bruno_lessons}}
+    typed = {
+        ada.name: {lesson: dict(answers[lesson]) for lesson in lessons},
+        bruno.name: {lesson: dict(answers[lesson]) for lesson in bruno_lessons},
+    }
     typed[ada.name][first][mistake.exercise] = mistake.code
     typed[bruno.name][first][mistake.exercise] = mistake.code
     if len(lessons) == 1:
@@ -364,29 +454,49 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learne
         for lesson in lessons:
             fetched = learner.notebook(lesson)
             assert fetched.stat().st_uid == learner.uid
-            assert fetched.read_bytes() == (course / "notebooks" / lesson / f"{lesson}.ipynb").read_bytes()
+            assert (
+                fetched.read_bytes()
+                == (course / "notebooks" / lesson / f"{lesson}.ipynb").read_bytes()
+            )
         for lesson, code in typed[learner.name].items():
             learner.save(lesson, fill(nbformat.read(learner.notebook(lesson), as_version=4), code))
             learner.submit(lesson)
 
     with ThreadPoolExecutor(2) as pool:  # two people at two keyboards
         list(pool.map(fetch_and_submit, learners))
-    peek = subprocess.run(["setpriv", f"--reuid={ada.uid}", f"--regid={ada.gid}", "--init-groups", "ls",
-                           str(course / "source")], capture_output=True)
-    assert peek.returncode != 0, "the course folder must stay private: the cycle works without learners reading it"
+    peek = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={ada.uid}",
+            f"--regid={ada.gid}",
+            "--init-groups",
+            "ls",
+            str(course / "source"),
+        ],
+        capture_output=True,
+    )
+    assert peek.returncode != 0, (
+        "the course folder must stay private: the cycle works without learners reading it"
+    )
 
     # --- instructor: collect, grade, release feedback; learners fetch it
     for lesson in lessons:
         instructor.nbgrader("collect", lesson)
-    assert sorted(p.name for p in (course / "submitted").iterdir()) == sorted([ada.name, bruno.name])
+    assert sorted(p.name for p in (course / "submitted").iterdir()) == sorted(
+        [ada.name, bruno.name]
+    )
     assert (course / "submitted" / bruno.name / last).exists() == (len(lessons) == 1)
     instructor.run(AUTOGRADER, "grade", "--jobs", "2")
-    no_secret = sorted(str(p.relative_to(course)) for p in (course / "feedback").glob("*/*")
-                       if p.is_dir() and not (p / "submission_secret.txt").is_file())
+    no_secret = sorted(
+        str(p.relative_to(course))
+        for p in (course / "feedback").glob("*/*")
+        if p.is_dir() and not (p / "submission_secret.txt").is_file()
+    )
     assert not no_secret, (
         "`autograder grade` wrote feedback folders without the submission's submission_secret.txt, "
         "which `nbgrader release_feedback` reads to name the feedback file a learner can fetch: "
-        + ", ".join(no_secret))
+        + ", ".join(no_secret)
+    )
     for lesson in lessons:
         instructor.nbgrader("release_feedback", lesson)
     with ThreadPoolExecutor(2) as pool:
@@ -396,8 +506,13 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learne
 
     # --- ada resubmits late; collect keeps what it has, --update takes the newer one; regrade her
     marker = f"# resubmitted after grading {secrets.token_hex(4)}"
-    ada.save(first, fill(nbformat.read(ada.notebook(first), as_version=4),
-                         {mistake.exercise: answers[first][mistake.exercise] + "\n" + marker}))
+    ada.save(
+        first,
+        fill(
+            nbformat.read(ada.notebook(first), as_version=4),
+            {mistake.exercise: answers[first][mistake.exercise] + "\n" + marker},
+        ),
+    )
     late_stamp = ada.submit(first)
     assert late_stamp > draft_stamp
     kept = instructor.nbgrader("collect", first)
@@ -421,7 +536,12 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learne
             key = (student, lesson)
             in_book = book[key][0] if book[key] else 0.0
             in_json = results[key]["score"] if key in results else 0.0
-            assert ours[key] == exported[key] == (in_book, maxima[lesson]), (key, ours[key], exported[key], book[key])
+            assert ours[key] == exported[key] == (in_book, maxima[lesson]), (
+                key,
+                ours[key],
+                exported[key],
+                book[key],
+            )
             assert in_json == in_book, (key, results.get(key), book[key])
             if key in results:
                 assert results[key]["max_score"] == maxima[lesson]
@@ -430,12 +550,19 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learne
 
     # === ada: full marks everywhere; what was graded last is her late resubmission
     for lesson in lessons:
-        assert book[(ada.name, lesson)][0] == maxima[lesson], (lesson, results[(ada.name, lesson)]["tests"])
+        assert book[(ada.name, lesson)][0] == maxima[lesson], (
+            lesson,
+            results[(ada.name, lesson)]["tests"],
+        )
         assert all(t["passed"] for t in results[(ada.name, lesson)]["tests"])
     assert draft_score == maxima[first] - points[first][mistake.test]
     assert str(book[(ada.name, first)][2]) == late_stamp.removesuffix(" UTC")
-    graded = nbformat.read(course / "autograded" / ada.name / first / f"{first}.ipynb", as_version=4)
-    assert any(marker in cell.source for cell in graded.cells), "the graded notebook is not the resubmission"
+    graded = nbformat.read(
+        course / "autograded" / ada.name / first / f"{first}.ipynb", as_version=4
+    )
+    assert any(marker in cell.source for cell in graded.cells), (
+        "the graded notebook is not the resubmission"
+    )
 
     # === bruno: the mistake costs exactly its test's points; the missing lesson scores 0
     tests = {t["grade_id"]: t for t in results[(bruno.name, first)]["tests"]}
@@ -456,11 +583,24 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learne
 
     # === fetched feedback: each learner holds exactly their own, one page per graded submission
     expected = {
-        ada.name: {(lesson, stamp, f"{lesson}.html") for lesson in lessons for stamp in ada.submitted_at[lesson]},
-        bruno.name: {(lesson, bruno.submitted_at[lesson][0], f"{lesson}.html") for lesson in bruno_lessons},
+        ada.name: {
+            (lesson, stamp, f"{lesson}.html")
+            for lesson in lessons
+            for stamp in ada.submitted_at[lesson]
+        },
+        bruno.name: {
+            (lesson, bruno.submitted_at[lesson][0], f"{lesson}.html") for lesson in bruno_lessons
+        },
     }
-    shown = {(ada.name, first, draft_stamp): (draft_score, {**{g: (p, p) for g, p in points[first].items()},
-                                                            mistake.test: (0.0, points[first][mistake.test])})}
+    shown = {
+        (ada.name, first, draft_stamp): (
+            draft_score,
+            {
+                **{g: (p, p) for g, p in points[first].items()},
+                mistake.test: (0.0, points[first][mistake.test]),
+            },
+        )
+    }
     for learner in learners:
         assert fetched_feedback(learner) == expected[learner.name], learner.name
         for lesson, stamp, name in expected[learner.name]:
@@ -468,12 +608,18 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path, workspace, learne
             assert page.stat().st_uid == learner.uid
             want = shown.get((learner.name, lesson, stamp)) or (
                 book[(learner.name, lesson)][0],
-                {t["grade_id"]: (t["points"], t["max_points"]) for t in results[(learner.name, lesson)]["tests"]})
+                {
+                    t["grade_id"]: (t["points"], t["max_points"])
+                    for t in results[(learner.name, lesson)]["tests"]
+                },
+            )
             (score, top), per_test = feedback_scores(page)
             assert (score, top) == (want[0], maxima[lesson]), (learner.name, lesson, stamp)
             assert per_test == want[1], (learner.name, lesson, stamp)
     said = " ".join(message.split())
-    assert said in feedback_text(bruno.home / first / "feedback" / bruno.submitted_at[first][0] / f"{first}.html")
+    assert said in feedback_text(
+        bruno.home / first / "feedback" / bruno.submitted_at[first][0] / f"{first}.html"
+    )
     assert said in feedback_text(ada.home / first / "feedback" / draft_stamp / f"{first}.html")
     assert said not in feedback_text(ada.home / first / "feedback" / late_stamp / f"{first}.html")
 
@@ -495,23 +641,32 @@ def _tests_after(course: Path, lesson: str, exercise: str) -> list[str]:
 
 # ------------------------------------------------------------------------------ LMS downloads
 
+
 def make_lms_zip(path: Path = LMS_ZIP) -> None:
     """Write the sample LMS download from the current release of LMS_LESSON (run this file to redo it)."""
     from autograder.build import build
     from autograder.course import Course
+
     with tempfile.TemporaryDirectory() as tmp:
         course = copy_course(Path(tmp) / "course")
         build(Course.find(course))
-        released = nbformat.read(course / "notebooks" / LMS_LESSON / f"{LMS_LESSON}.ipynb", as_version=4)
+        released = nbformat.read(
+            course / "notebooks" / LMS_LESSON / f"{LMS_LESSON}.ipynb", as_version=4
+        )
         answers = reference_answers(course, LMS_LESSON)
     mistake = known_mistake(LMS_LESSON)
     alice = fill(nbformat.from_dict(json.loads(json.dumps(released))), answers)
-    bob = fill(nbformat.from_dict(json.loads(json.dumps(released))), {**answers, mistake.exercise: mistake.code})
+    bob = fill(
+        nbformat.from_dict(json.loads(json.dumps(released))),
+        {**answers, mistake.exercise: mistake.code},
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for member, content in (("alice_12345_01-lemur.ipynb", nbformat.writes(alice)),
-                                ("bob_LATE_67890_01-lemur.ipynb", nbformat.writes(bob)),
-                                ("bob_LATE_67890_notes.txt", "my working, in case it helps\n")):
+        for member, content in (
+            ("alice_12345_01-lemur.ipynb", nbformat.writes(alice)),
+            ("bob_LATE_67890_01-lemur.ipynb", nbformat.writes(bob)),
+            ("bob_LATE_67890_notes.txt", "my working, in case it helps\n"),
+        ):
             info = zipfile.ZipInfo(member, date_time=(2025, 1, 31, 23, 59, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, content)
@@ -521,14 +676,20 @@ def test_lms_sample_is_a_typical_download():
     with zipfile.ZipFile(LMS_ZIP) as zf:
         assert sorted(zf.namelist()) == sorted(LMS_FILES)
     for member, (student, _what) in LMS_FILES.items():
-        match = re.match(LMS_REGEXP, f"/course/downloaded/{LMS_LESSON}/extracted/{LMS_ZIP.stem}/{member}")
+        match = re.match(
+            LMS_REGEXP, f"/course/downloaded/{LMS_LESSON}/extracted/{LMS_ZIP.stem}/{member}"
+        )
         if student is None:
             continue  # not .ipynb: FileNameCollectorPlugin.valid_ext skips it before the regexp
-        assert match and match["student_id"] == student and match["file_id"] == f"{LMS_LESSON}.ipynb", member
+        assert (
+            match and match["student_id"] == student and match["file_id"] == f"{LMS_LESSON}.ipynb"
+        ), member
 
 
 def test_doc_gives_the_tested_zip_collect_settings():
-    assert LMS_REGEXP in DOC.read_text(), "docs/instructor-workflow.md must give the regexp this test uses"
+    assert LMS_REGEXP in DOC.read_text(), (
+        "docs/instructor-workflow.md must give the regexp this test uses"
+    )
 
 
 @pytest.mark.slow
@@ -540,7 +701,9 @@ def test_lms_zip_into_submitted_then_graded(tmp_path):
     archive = course / "downloaded" / LMS_LESSON / "archive"
     archive.mkdir(parents=True)
     shutil.copy(LMS_ZIP, archive)
-    log = instructor.nbgrader("zip_collect", LMS_LESSON, f"--FileNameCollectorPlugin.named_regexp={LMS_REGEXP}")
+    log = instructor.nbgrader(
+        "zip_collect", LMS_LESSON, f"--FileNameCollectorPlugin.named_regexp={LMS_REGEXP}"
+    )
     assert "2 files collected, 1 files skipped" in log, log
 
     with zipfile.ZipFile(LMS_ZIP) as zf:
@@ -548,8 +711,11 @@ def test_lms_zip_into_submitted_then_graded(tmp_path):
             if student:
                 collected = course / "submitted" / student / LMS_LESSON / f"{LMS_LESSON}.ipynb"
                 assert collected.read_bytes() == zf.read(member), member
-    assert sorted(p.relative_to(course / "submitted").as_posix() for p in (course / "submitted").rglob("*")
-                  if p.is_file()) == [f"alice/{LMS_LESSON}/{LMS_LESSON}.ipynb", f"bob/{LMS_LESSON}/{LMS_LESSON}.ipynb"]
+    assert sorted(
+        p.relative_to(course / "submitted").as_posix()
+        for p in (course / "submitted").rglob("*")
+        if p.is_file()
+    ) == [f"alice/{LMS_LESSON}/{LMS_LESSON}.ipynb", f"bob/{LMS_LESSON}/{LMS_LESSON}.ipynb"]
 
     instructor.run(AUTOGRADER, "grade", "--jobs", "2")
     results = json_results(course)
@@ -557,9 +723,13 @@ def test_lms_zip_into_submitted_then_graded(tmp_path):
     mistake = known_mistake(LMS_LESSON)
     stale = "; if the lesson changed, regenerate the sample: python tests/test_release_workflow.py"
     assert results[("alice", LMS_LESSON)]["status"] == "graded"
-    assert book[("alice", LMS_LESSON)][0] == maxima[LMS_LESSON], "alice's reference answers lost points" + stale
+    assert book[("alice", LMS_LESSON)][0] == maxima[LMS_LESSON], (
+        "alice's reference answers lost points" + stale
+    )
     bob = {t["grade_id"]: t for t in results[("bob", LMS_LESSON)]["tests"]}
-    assert book[("bob", LMS_LESSON)][0] == maxima[LMS_LESSON] - bob[mistake.test]["max_points"], stale
+    assert book[("bob", LMS_LESSON)][0] == maxima[LMS_LESSON] - bob[mistake.test]["max_points"], (
+        stale
+    )
     assert csv_scores(course / "grades.csv")[("bob", LMS_LESSON)][0] == book[("bob", LMS_LESSON)][0]
     assert (course / "feedback" / "bob" / LMS_LESSON / f"{LMS_LESSON}.html").is_file()
 

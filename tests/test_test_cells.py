@@ -4,6 +4,7 @@ docs/authoring.md: under Validate a test cell runs in the learner's kernel, so i
 value the lesson's later cells use; and every misconception id a test names is described in the
 lesson's variants file.
 """
+
 from __future__ import annotations
 
 import ast
@@ -92,7 +93,7 @@ def test_no_test_cell_replaces_a_value_the_lesson_reads_later(lesson):
 
 
 def test_the_checker_sees_a_test_cell_that_replaces_a_lessons_value():
-    assert "rows" in names('rows = [1]\nfor row in rows:\n    pass').bound
+    assert "rows" in names("rows = [1]\nfor row in rows:\n    pass").bound
     assert "rows" in names("print(len(rows))").read
     assert "rows" not in names("rows = 1\nprint(rows)").read
     assert names("def f(row):\n    return CLASSES.index(row)").read == {"CLASSES"}

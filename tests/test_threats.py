@@ -19,6 +19,7 @@ The tests below each ask one question of that single grading. What the grader's 
  6. feedback shows messages, nothing executable           -> feedback HTML, hidden test source
  7. honest noise costs nothing                            -> honest learners get full marks
 """
+
 from __future__ import annotations
 
 import glob
@@ -43,9 +44,25 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-
-from conftest import REPO, answered, copy_course, release_notebook, solution_notebook, source_notebook
-from threats.cases import (ALL, BASELINE, BY_STUDENT, CASES, DECOY_LESSON, LESSON, NOTEBOOK, Case, Ctx)
+from conftest import (
+    REPO,
+    answered,
+    copy_course,
+    release_notebook,
+    solution_notebook,
+    source_notebook,
+)
+from threats.cases import (
+    ALL,
+    BASELINE,
+    BY_STUDENT,
+    CASES,
+    DECOY_LESSON,
+    LESSON,
+    NOTEBOOK,
+    Case,
+    Ctx,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +70,16 @@ CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 5, 20
 SANDBOX_UIDS = range(60000, 65000)
 # What grading may create or change in the course folder (everything else must stay byte-identical).
 # If the grader gains a new output, add it here.
-GRADER_OUTPUTS = (".autograder", "gradebook.db", "gradebook.db-journal", "grades.json", "grades.csv", "autograded", "feedback",
-                  ".gradebook-sources.json")
+GRADER_OUTPUTS = (
+    ".autograder",
+    "gradebook.db",
+    "gradebook.db-journal",
+    "grades.json",
+    "grades.csv",
+    "autograded",
+    "feedback",
+    ".gradebook-sources.json",
+)
 MAX_AUTOGRADED_BYTES = 3 * 1024**2
 MAX_FEEDBACK_BYTES = 4 * 1024**2
 HONEST = "t10-honest-reference"
@@ -64,25 +89,31 @@ SECRET_ENV = "THREAT_CORPUS_INSTRUCTOR_TOKEN"
 
 # ====================================================================================== lesson facts
 
+
 def reference_answers() -> dict[str, str]:
     """grade_id -> the source's reference answer, without the solution markers (whole lines)."""
     result = {}
     for cell in source_notebook(LESSON).cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
-            lines = [line for line in cell.source.splitlines(True)
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            lines = [
+                line
+                for line in cell.source.splitlines(True)
+                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+            ]
             code = "".join(lines)
             result[meta["grade_id"]] = code if code.endswith("\n") else code + "\n"
     return result
 
 
 def lesson_points() -> dict[str, float]:
-    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
-            for c in source_notebook(LESSON).cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
-            and not c.metadata["nbgrader"].get("solution")}
-
+    return {
+        c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+        for c in source_notebook(LESSON).cells
+        if c.cell_type == "code"
+        and c.metadata.get("nbgrader", {}).get("grade")
+        and not c.metadata["nbgrader"].get("solution")
+    }
 
 
 def _release_text() -> str:
@@ -104,7 +135,12 @@ def hidden_test_lines() -> list[str]:
                 inside = True
             elif stripped == "### END HIDDEN TESTS":
                 inside = False
-            elif inside and len(stripped) >= 20 and not _MESSAGE_LINE.match(stripped) and stripped not in released:
+            elif (
+                inside
+                and len(stripped) >= 20
+                and not _MESSAGE_LINE.match(stripped)
+                and stripped not in released
+            ):
                 lines.add(stripped)
     return sorted(lines)
 
@@ -122,6 +158,7 @@ def solution_lines() -> list[str]:
 
 
 # ====================================================================================== HTML reading
+
 
 class _Page(HTMLParser):
     """Tags, attributes, script contents and visible text of an HTML document."""
@@ -160,33 +197,64 @@ def read_page(html: str) -> _Page:
     return page
 
 
-URL_ATTRIBUTES = ("src", "href", "action", "formaction", "xlink:href", "data", "poster", "srcset", "background")
+URL_ATTRIBUTES = (
+    "src",
+    "href",
+    "action",
+    "formaction",
+    "xlink:href",
+    "data",
+    "poster",
+    "srcset",
+    "background",
+)
 FORBIDDEN_TAGS = ("iframe", "frame", "object", "embed", "applet", "base", "form")
 
 
 def event_handlers(page: _Page) -> list:
-    return [(tag, name, value) for tag, attrs in page.tags for name, value in attrs.items() if name.startswith("on")]
+    return [
+        (tag, name, value)
+        for tag, attrs in page.tags
+        for name, value in attrs.items()
+        if name.startswith("on")
+    ]
 
 
 def script_urls(page: _Page) -> list:
-    return [(tag, name, value) for tag, attrs in page.tags for name, value in attrs.items()
-            if name in URL_ATTRIBUTES and re.sub(r"\s", "", value).lower().startswith(("javascript:", "vbscript:"))]
+    return [
+        (tag, name, value)
+        for tag, attrs in page.tags
+        for name, value in attrs.items()
+        if name in URL_ATTRIBUTES
+        and re.sub(r"\s", "", value).lower().startswith(("javascript:", "vbscript:"))
+    ]
 
 
 def forbidden_tags(page: _Page) -> list:
     found = [tag for tag, _ in page.tags if tag in FORBIDDEN_TAGS]
-    found += [tag for tag, attrs in page.tags if tag == "meta" and attrs.get("http-equiv", "").lower() == "refresh"]
+    found += [
+        tag
+        for tag, attrs in page.tags
+        if tag == "meta" and attrs.get("http-equiv", "").lower() == "refresh"
+    ]
     return found
 
 
 def resource_urls(page: _Page) -> set:
     """URLs the page makes a browser fetch on its own (images, scripts, styles, media)."""
-    return {(tag, attrs.get("src") or attrs.get("href") or "") for tag, attrs in page.tags
-            if (tag in ("img", "script", "audio", "video", "source", "iframe", "embed", "input") and attrs.get("src"))
-            or (tag == "link" and attrs.get("href"))}
+    return {
+        (tag, attrs.get("src") or attrs.get("href") or "")
+        for tag, attrs in page.tags
+        if (
+            tag in ("img", "script", "audio", "video", "source", "iframe", "embed", "input")
+            and attrs.get("src")
+        )
+        or (tag == "link" and attrs.get("href"))
+    }
 
 
 # ====================================================================================== the run
+
 
 @dataclass
 class Run:
@@ -243,8 +311,15 @@ class Run:
     def everything_shown(self, student: str) -> str:
         """What a learner or instructor can read about this learner: outputs, feedback, grades.json entry."""
         page = self.page(student)
-        return "\n".join([self.output_text(student), "".join(page.text), "\n".join(page.scripts),
-                          self.feedback(student), json.dumps(self.grades.get(student, {}), ensure_ascii=False)])
+        return "\n".join(
+            [
+                self.output_text(student),
+                "".join(page.text),
+                "\n".join(page.scripts),
+                self.feedback(student),
+                json.dumps(self.grades.get(student, {}), ensure_ascii=False),
+            ]
+        )
 
     def everything_of(self, student: str) -> str:
         """`everything_shown` plus the cell sources of the autograded notebook."""
@@ -290,9 +365,13 @@ def _make_course(path: Path, secret: str) -> Path:
     decoy.mkdir()
     shutil.copy(path / "source" / LESSON / NOTEBOOK, decoy / f"{DECOY_LESSON}.ipynb")
     config = path / "nbgrader_config.py"
-    config.write_text(config.read_text() + (
-        f"\n# threat corpus: fast limits\nc.Limits.cell_timeout = {CELL_TIMEOUT}\n"
-        f"c.Limits.notebook_timeout = {NOTEBOOK_TIMEOUT}\n# instructor only: {secret}\n"))
+    config.write_text(
+        config.read_text()
+        + (
+            f"\n# threat corpus: fast limits\nc.Limits.cell_timeout = {CELL_TIMEOUT}\n"
+            f"c.Limits.notebook_timeout = {NOTEBOOK_TIMEOUT}\n# instructor only: {secret}\n"
+        )
+    )
     (path / "instructor-notes.txt").write_text(f"{secret}: the answer key is in gradebook.db\n")
     return path
 
@@ -314,6 +393,7 @@ def _lay_out(course: Path, cases: list[Case], ctx: Ctx) -> None:
 def _grade(course: Path):
     from autograder.course import Course
     from autograder.grading.batch import grade_class
+
     return grade_class(course=Course.find(course), jobs=2, feedback=True)
 
 
@@ -322,7 +402,10 @@ def _grades(course: Path) -> dict:
     by_student: dict = {}
     for entry in data["submissions"]:
         by_student.setdefault(entry["student"], []).append(entry)
-    return {student: entries[0] if len(entries) == 1 else entries for student, entries in by_student.items()}
+    return {
+        student: entries[0] if len(entries) == 1 else entries
+        for student, entries in by_student.items()
+    }
 
 
 def _pending_connections(sock: socket.socket) -> list:
@@ -364,8 +447,13 @@ def _survivors(match, grace: float = 10.0) -> list:
 def _in_sandbox_uid_range(since: float, token: str):
     def match(proc):
         uids = proc.info["uids"]
-        return (uids is not None and (uids.real in SANDBOX_UIDS or uids.effective in SANDBOX_UIDS)
-                and proc.info["create_time"] >= since - 1 and _started_by_this_run(proc, since, token))
+        return (
+            uids is not None
+            and (uids.real in SANDBOX_UIDS or uids.effective in SANDBOX_UIDS)
+            and proc.info["create_time"] >= since - 1
+            and _started_by_this_run(proc, since, token)
+        )
+
     return match
 
 
@@ -400,8 +488,15 @@ def _site_packages() -> str:
 
 def _host_leftovers(ctx: Ctx) -> list:
     pattern = f"threat-{ctx.sentinel}*"
-    folders = {"/tmp", "/dev/shm", "/var/tmp", ctx.host_home, ctx.site_packages, ctx.repo,
-               os.path.dirname(ctx.course)}
+    folders = {
+        "/tmp",
+        "/dev/shm",
+        "/var/tmp",
+        ctx.host_home,
+        ctx.site_packages,
+        ctx.repo,
+        os.path.dirname(ctx.course),
+    }
     found = [p for folder in folders for p in glob.glob(os.path.join(folder, pattern))]
     found += glob.glob(os.path.join(ctx.course, "**", pattern), recursive=True)
     return sorted(set(found))
@@ -410,6 +505,7 @@ def _host_leftovers(ctx: Ctx) -> list:
 @pytest.fixture(scope="session")
 def run(tmp_path_factory) -> Run:
     from autograder.course import use_alembic_api
+
     use_alembic_api()  # whatever ran before (see test_grading_needs_no_activated_venv)
     base = tmp_path_factory.mktemp("threats")
     sentinel = secrets.token_hex(6)
@@ -432,11 +528,21 @@ def run(tmp_path_factory) -> Run:
     reference = reference_answers()
 
     def context(course: Path) -> Ctx:
-        return Ctx(sentinel=sentinel, course=str(course), repo=str(REPO), host_home=os.path.expanduser("~"),
-                   site_packages=_site_packages(), tcp_port=tcp.getsockname()[1], host_ip=_host_ip(),
-                   abstract_socket=abstract_name, honest=HONEST, other_marker="OTHER-LEARNER-" + sentinel,
-                   reference=reference, release=lambda: release_notebook(LESSON),
-                   answered=lambda answer_set: answered(LESSON, answer_set))
+        return Ctx(
+            sentinel=sentinel,
+            course=str(course),
+            repo=str(REPO),
+            host_home=os.path.expanduser("~"),
+            site_packages=_site_packages(),
+            tcp_port=tcp.getsockname()[1],
+            host_ip=_host_ip(),
+            abstract_socket=abstract_name,
+            honest=HONEST,
+            other_marker="OTHER-LEARNER-" + sentinel,
+            reference=reference,
+            release=lambda: release_notebook(LESSON),
+            answered=lambda answer_set: answered(LESSON, answer_set),
+        )
 
     try:
         baseline = _make_course(base / "baseline", secret)
@@ -460,17 +566,31 @@ def run(tmp_path_factory) -> Run:
             os.environ.pop(SECRET_ENV, None)
         marked = _survivors(_has_marker(f"threat-{sentinel}"), grace=0)
         print(f"\nthreat corpus: {len(CASES)} learners graded in {seconds:.0f} s")
-        return Run(ctx=ctx, course=course, baseline=baseline, seconds=seconds, grades=_grades(course),
-                   baseline_grades=_grades(baseline), points=lesson_points(), before=before,
-                   after=_snapshot(course), connections=connections, host_leftovers=_host_leftovers(ctx),
-                   survivors=survivors, marked_survivors=marked, rss_before_kib=rss_before,
-                   rss_after_kib=rss_after, secret=secret)
+        return Run(
+            ctx=ctx,
+            course=course,
+            baseline=baseline,
+            seconds=seconds,
+            grades=_grades(course),
+            baseline_grades=_grades(baseline),
+            points=lesson_points(),
+            before=before,
+            after=_snapshot(course),
+            connections=connections,
+            host_leftovers=_host_leftovers(ctx),
+            survivors=survivors,
+            marked_survivors=marked,
+            rss_before_kib=rss_before,
+            rss_after_kib=rss_after,
+            secret=secret,
+        )
     finally:
         tcp.close()
         abstract.close()
 
 
 # ====================================================================================== parametrization
+
 
 def _param(case: Case):
     return pytest.param(case, id=case.student)
@@ -481,8 +601,10 @@ UNGRADABLE = [c for c in CASES if c.status == "ungradable"]
 WITH_TWIN = [c for c in CASES if c.twin]
 WITH_NOTES = [c for c in CASES if c.notes]
 STUBS = [c for c in CASES if c.stub]
-HONEST_CASES = [BY_STUDENT[s] for s in ("t10-honest-reference", "t11-honest-noise-warnings",
-                                        "t12-honest-noise-module")]
+HONEST_CASES = [
+    BY_STUDENT[s]
+    for s in ("t10-honest-reference", "t11-honest-noise-warnings", "t12-honest-noise-module")
+]
 NO_KERNEL = {c.student for c in UNGRADABLE}
 
 
@@ -491,6 +613,7 @@ def _score(run: Run, passes) -> float:
 
 
 # ====================================================================================== every learner
+
 
 def test_every_learner_has_exactly_one_result(run):
     """Did the batch finish, with one result per learner (none lost, none doubled)?"""
@@ -547,7 +670,15 @@ def test_reasons_and_notes_show_no_grader_internals(run, case):
     """Are reasons and notes free of tracebacks, log lines and the grader's paths?"""
     result = run.grades[case.student]
     text = " ".join([result["reason"] or ""] + result["notes"])
-    for internal in ("Traceback", "[ERROR]", "Exception", str(run.course), "/tmp/", "staging", ".py\", line"):
+    for internal in (
+        "Traceback",
+        "[ERROR]",
+        "Exception",
+        str(run.course),
+        "/tmp/",
+        "staging",
+        '.py", line',
+    ):
         assert internal not in text, f"{internal!r} in: {text}"
 
 
@@ -574,6 +705,7 @@ def test_honest_noise_costs_nothing(run, case):
 
 
 # ====================================================================================== secrets
+
 
 @pytest.mark.parametrize("student", [c.student for c in CASES])
 def test_no_hidden_test_source_in_anything_shown(run, student):
@@ -614,19 +746,27 @@ def test_reader_reached_nothing_of_the_course(run):
     output = run.output_text("t23-read-secrets")
     assert "files read in the walk" in output, "the reader did not run to its end"
     reads = re.findall(r"=== READ (\S+)", output)
-    course_reads = [p for p in reads if str(run.course) in p or p.endswith((".db", "instructor-notes.txt"))
-                    or "01-lemur.ipynb" in p]
+    course_reads = [
+        p
+        for p in reads
+        if str(run.course) in p
+        or p.endswith((".db", "instructor-notes.txt"))
+        or "01-lemur.ipynb" in p
+    ]
     assert not course_reads, course_reads
 
 
 # ====================================================================================== writes and network
+
 
 def test_course_folder_unchanged_except_grader_outputs(run):
     """Is every file of the course (source, release, config, submissions) byte-identical after grading?"""
     changed = {p for p in run.before.keys() & run.after.keys() if run.before[p] != run.after[p]}
     assert not changed, sorted(changed)
     assert not run.before.keys() - run.after.keys(), "files disappeared"
-    assert not run.after.keys() - run.before.keys(), f"new files: {sorted(run.after.keys() - run.before.keys())}"
+    assert not run.after.keys() - run.before.keys(), (
+        f"new files: {sorted(run.after.keys() - run.before.keys())}"
+    )
 
 
 def test_nothing_written_outside_the_sandbox(run):
@@ -649,10 +789,19 @@ def test_no_connection_reached_the_host(run):
 
 def _gradebook_rows(course: Path, student: str) -> dict:
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         notebook = gb.find_submission_notebook(LESSON, LESSON, student)
-        grades = {g.name: (g.auto_score, g.manual_score, g.extra_credit, g.needs_manual_grade, g.max_score)
-                  for g in notebook.grades}
+        grades = {
+            g.name: (
+                g.auto_score,
+                g.manual_score,
+                g.extra_credit,
+                g.needs_manual_grade,
+                g.max_score,
+            )
+            for g in notebook.grades
+        }
         comments = {c.name: (c.auto_comment, c.manual_comment) for c in notebook.comments}
         return {"grades": grades, "comments": comments, "score": notebook.score}
 
@@ -666,11 +815,16 @@ def test_bystanders_gradebook_rows_match_a_clean_class(run, student):
 def test_gradebook_has_no_manual_scores_or_extra_credit(run):
     """Did anything set a manual score, extra credit or 'needs manual grade' in the gradebook?"""
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{run.course / 'gradebook.db'}") as gb:
         assignment = gb.find_assignment(LESSON)
-        touched = [(s.student.id, g.name, g.manual_score, g.extra_credit, g.needs_manual_grade)
-                   for s in assignment.submissions for nb in s.notebooks for g in nb.grades
-                   if g.manual_score is not None or g.extra_credit or g.needs_manual_grade]
+        touched = [
+            (s.student.id, g.name, g.manual_score, g.extra_credit, g.needs_manual_grade)
+            for s in assignment.submissions
+            for nb in s.notebooks
+            for g in nb.grades
+            if g.manual_score is not None or g.extra_credit or g.needs_manual_grade
+        ]
     assert touched == []
 
 
@@ -687,6 +841,7 @@ def test_gradebook_agrees_with_grades_json(run):
 
 
 # ====================================================================================== limits and processes
+
 
 def test_no_sandbox_process_survives_grading(run):
     """Is any process of a sandbox user id (60000-64999) started during grading still alive after it?"""
@@ -759,10 +914,13 @@ def test_grader_memory_stays_bounded_when_a_layer_claims_a_huge_size(run):
 
 # ====================================================================================== cross-learner / structure
 
+
 def test_learner_code_never_runs_in_another_learners_kernel(run):
     """Does anything the planter left behind run in a later learner's kernel?"""
     marker = "PLANTED-" + run.ctx.sentinel
-    victims = [c.student for c in CASES if c.student != PLANTER and marker in run.output_text(c.student)]
+    victims = [
+        c.student for c in CASES if c.student != PLANTER and marker in run.output_text(c.student)
+    ]
     assert "startup files planted" in run.output_text(PLANTER), "the planter did not run"
     assert victims == []
 
@@ -770,7 +928,9 @@ def test_learner_code_never_runs_in_another_learners_kernel(run):
 def test_injected_grade_cells_never_run_in_the_grader(run):
     """Does a learner cell that claims to be a graded test ever run in the grader's process?"""
     assert not os.path.exists(f"/tmp/threat-{run.ctx.sentinel}-injected")
-    assert f"RAN-IN-GRADER-{run.ctx.sentinel}" not in "".join(run.output_text(c.student) for c in CASES)
+    assert f"RAN-IN-GRADER-{run.ctx.sentinel}" not in "".join(
+        run.output_text(c.student) for c in CASES
+    )
 
 
 def test_grader_never_unpickles_learner_data(run):
@@ -781,7 +941,9 @@ def test_grader_never_unpickles_learner_data(run):
 
 def test_files_beside_the_notebook_are_never_used(run):
     """Are torch.py, numpy.py, sitecustomize.py, startup files and a config beside the notebook ignored?"""
-    assert not [c.student for c in CASES if f"SHADOWED-{run.ctx.sentinel}" in run.output_text(c.student)]
+    assert not [
+        c.student for c in CASES if f"SHADOWED-{run.ctx.sentinel}" in run.output_text(c.student)
+    ]
 
 
 def test_duplicate_note_names_the_copy_that_was_graded(run):
@@ -789,25 +951,38 @@ def test_duplicate_note_names_the_copy_that_was_graded(run):
     student = "t28-duplicate-test-at-top"
     nb = run.autograded(student)
     assert nb is not None, f"not graded: {run.grades[student]['reason']}"
-    release_source = next(c.source for c in release_notebook(LESSON).cells
-                          if c.metadata.get("nbgrader", {}).get("grade_id") == "lemur-tensor-test")
+    release_source = next(
+        c.source
+        for c in release_notebook(LESSON).cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "lemur-tensor-test"
+    )
     copies = [i for i, c in enumerate(nb.cells) if c.source.strip() == release_source.strip()]
-    graded = [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "lemur-tensor-test"]
+    graded = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "lemur-tensor-test"
+    ]
     assert len(copies) == 2 and len(graded) == 1
     notes = " ".join(run.grades[student]["notes"])
     assert "the copy after `lemur-tensor` was graded" in notes, notes
-    answer = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "lemur-tensor")
-    assert graded[0] == min(i for i in copies if i > answer), "the graded copy is the one after the answer"
+    answer = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "lemur-tensor"
+    )
+    assert graded[0] == min(i for i in copies if i > answer), (
+        "the graded copy is the one after the answer"
+    )
 
 
 # ====================================================================================== feedback HTML
+
 
 def _feedback_students():
     return [c.student for c in CASES if c.student not in NO_KERNEL]
 
 
-@pytest.mark.parametrize("case", [_param(c)
-                                  for c in CASES if c.student in _feedback_students()])
+@pytest.mark.parametrize("case", [_param(c) for c in CASES if c.student in _feedback_students()])
 def test_feedback_has_no_script_from_learner_output(run, case):
     """Does a feedback page contain scripts, frames or javascript: links that the honest one does not?"""
     student = case.student
@@ -821,8 +996,7 @@ def test_feedback_has_no_script_from_learner_output(run, case):
     assert not [s for s in page.scripts if sentinel in s]
 
 
-@pytest.mark.parametrize("case", [_param(c)
-                                  for c in CASES if c.student in _feedback_students()])
+@pytest.mark.parametrize("case", [_param(c) for c in CASES if c.student in _feedback_students()])
 def test_feedback_has_no_event_handler_attributes(run, case):
     """Does any element of a feedback page carry an on* event handler (onerror=, onload=...)?"""
     student = case.student
@@ -830,15 +1004,17 @@ def test_feedback_has_no_event_handler_attributes(run, case):
     assert event_handlers(run.page(student)) == []
 
 
-@pytest.mark.parametrize("case", [_param(c)
-                                  for c in CASES if c.student in _feedback_students()])
+@pytest.mark.parametrize("case", [_param(c) for c in CASES if c.student in _feedback_students()])
 def test_feedback_loads_no_resource_named_by_the_learner(run, case):
     """Does a feedback page make the browser fetch any URL the honest feedback does not (images included)?"""
     student = case.student
     assert run.grades[student]["status"] == "graded", "every case here has a feedback page to check"
     honest = resource_urls(run.page(HONEST))
-    extra = [(tag, url) for tag, url in resource_urls(run.page(student))
-             if (tag, url) not in honest and not url.startswith("data:")]
+    extra = [
+        (tag, url)
+        for tag, url in resource_urls(run.page(student))
+        if (tag, url) not in honest and not url.startswith("data:")
+    ]
     assert extra == []
 
 
@@ -853,9 +1029,11 @@ def test_stored_outputs_carry_no_markup(run, student):
 
 def test_script_payloads_reached_the_feedback_as_text_only(run):
     """Did the script payloads actually run (so the feedback checks above are not vacuous)?"""
-    text = "".join(run.page("t36-script-in-output").text) + "".join(run.page("t37-script-in-error").text)
+    text = "".join(run.page("t36-script-in-output").text) + "".join(
+        run.page("t37-script-in-error").text
+    )
     assert f'alert("XSS-{run.ctx.sentinel}-stdout")' in text
-    assert f'XSS-{run.ctx.sentinel}-evalue' in text
+    assert f"XSS-{run.ctx.sentinel}-evalue" in text
     assert f"XSS-{run.ctx.sentinel}-mdimg" in run.feedback("t39-script-in-markdown")
 
 
@@ -863,8 +1041,11 @@ def test_grading_a_fresh_course_needs_no_activated_venv(tmp_path, monkeypatch):
     """Can a fresh course be graded when the venv's bin folder is not on PATH?"""
     from autograder.course import Course
     from autograder.grading.batch import grade_class
+
     scripts = str(Path(sys.executable).parent)
-    monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != scripts))
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != scripts)
+    )
     assert shutil.which("alembic") is None
     course = copy_course(tmp_path / "course")
     outcome = grade_class(course=Course.find(course), jobs=1, feedback=False)
@@ -873,9 +1054,11 @@ def test_grading_a_fresh_course_needs_no_activated_venv(tmp_path, monkeypatch):
 
 # ====================================================================================== the checks can fail
 
+
 def test_hidden_line_detector_finds_the_hidden_tests_in_the_source():
     """Would the hidden-test check notice a leak? (It must find every hidden line in the source's HTML.)"""
     from nbconvert import HTMLExporter
+
     html, _ = HTMLExporter().from_notebook_node(source_notebook(LESSON))
     text = "".join(read_page(html).text)
     lines = hidden_test_lines()
@@ -886,6 +1069,7 @@ def test_hidden_line_detector_finds_the_hidden_tests_in_the_source():
 def test_solution_detector_finds_the_solutions_in_the_worked_solutions():
     """Would the solution check notice a leak? (It must find the solution lines in solutions/.)"""
     from nbconvert import HTMLExporter
+
     html, _ = HTMLExporter().from_notebook_node(solution_notebook(LESSON))
     text = "".join(read_page(html).text)
     lines = solution_lines()
@@ -895,9 +1079,11 @@ def test_solution_detector_finds_the_solutions_in_the_worked_solutions():
 
 def test_active_content_detectors_flag_known_payloads():
     """Would the feedback checks notice an onerror, a javascript: link, a frame and a remote image?"""
-    page = read_page('<p>ok</p><img src=x onerror=alert(1) width=1><a href=" JavaScript:alert(1)">x</a>'
-                     '<iframe src="https://e.invalid"></iframe><img src="https://e.invalid/p.png">'
-                     '<script>alert(2)</script>')
+    page = read_page(
+        '<p>ok</p><img src=x onerror=alert(1) width=1><a href=" JavaScript:alert(1)">x</a>'
+        '<iframe src="https://e.invalid"></iframe><img src="https://e.invalid/p.png">'
+        "<script>alert(2)</script>"
+    )
     assert event_handlers(page) == [("img", "onerror", "alert(1)")]
     assert script_urls(page) and forbidden_tags(page) == ["iframe"]
     assert ("img", "https://e.invalid/p.png") in resource_urls(page)
@@ -922,13 +1108,17 @@ def test_survivor_scan_tells_this_runs_processes_from_another_graders():
     token, since = "selftest-" + secrets.token_hex(4), time.time()
     spawn = "setpriv --reuid=64999 --regid=64999 --clear-groups sleep 60 & wait"
     ours = subprocess.Popen(["sh", "-c", spawn], env={**os.environ, SECRET_ENV: token})
-    theirs = subprocess.Popen(["sh", "-c", spawn], env={k: v for k, v in os.environ.items() if k != SECRET_ENV})
+    theirs = subprocess.Popen(
+        ["sh", "-c", spawn], env={k: v for k, v in os.environ.items() if k != SECRET_ENV}
+    )
     try:
         deadline = time.monotonic() + 10
         while len(_processes(lambda p: p.info["uids"] and p.info["uids"].real == 64999)) < 2:
             assert time.monotonic() < deadline, "the two sleepers did not start"
         found = _survivors(_in_sandbox_uid_range(since, token), grace=0)
-        assert [pid for pid, _uid, _cmd in found] == [c.pid for c in psutil.Process(ours.pid).children()]
+        assert [pid for pid, _uid, _cmd in found] == [
+            c.pid for c in psutil.Process(ours.pid).children()
+        ]
     finally:
         for shell in (ours, theirs):
             for child in psutil.Process(shell.pid).children(recursive=True):

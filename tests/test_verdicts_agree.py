@@ -11,6 +11,7 @@ fail from:
   runs its hidden part, so a failure must be the visible part's (the very message `check` gives)
   or come from the hidden part (as the same notebook run here shows, with the same message).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import REPO, answered, lessons, release_notebook
 from known_answers import all_variants, is_test, run_in_process, source_with, student
 
@@ -32,8 +32,10 @@ def notebooks() -> list[tuple[str, str, dict]]:
     found = []
     for lesson in lessons():
         found += [("solution", lesson, {}), ("untouched", lesson, None)]
-    found += [(student(index), lesson, {variant["exercise"]: variant["code"]})
-              for lesson, index, variant in all_variants()]
+    found += [
+        (student(index), lesson, {variant["exercise"]: variant["code"]})
+        for lesson, index, variant in all_variants()
+    ]
     return found
 
 
@@ -52,13 +54,15 @@ def _launcher():
 
 def visible_verdicts(path: str) -> dict:
     """grade_id -> {"validate": passed, "check": (passed, message)} for one learner notebook."""
-    from autograder.check import check_notebook
-    from autograder.course import load_config
     from nbgrader.validator import Validator
 
+    from autograder.check import check_notebook
+    from autograder.course import load_config
+
     nb = nbformat.read(path, as_version=4)
-    by_source = {cell.source.strip(): cell.metadata.nbgrader.grade_id
-                 for cell in nb.cells if is_test(cell)}
+    by_source = {
+        cell.source.strip(): cell.metadata.nbgrader.grade_id for cell in nb.cells if is_test(cell)
+    }
     validator = Validator(config=load_config(REPO))
     results = validator.validate(path)
     assert set(results) <= {"failed"}, f"Validate did not validate: {sorted(results)}"
@@ -66,8 +70,10 @@ def visible_verdicts(path: str) -> dict:
     results, _ = check_notebook(Path(path), launcher=_launcher())
     checked = {result.grade_id: (result.passed, result.message) for result in results}
     assert set(checked) == set(by_source.values())
-    return {grade_id: {"validate": grade_id not in failed, "check": checked[grade_id]}
-            for grade_id in by_source.values()}
+    return {
+        grade_id: {"validate": grade_id not in failed, "check": checked[grade_id]}
+        for grade_id in by_source.values()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -87,24 +93,32 @@ def verdicts(tmp_path_factory) -> dict:
         return {key: future.result() for key, future in futures.items()}
 
 
-@pytest.mark.parametrize("learner, lesson, answers", [
-    pytest.param(learner, lesson, answers, id=f"{lesson}:{learner}")
-    for learner, lesson, answers in notebooks()])
+@pytest.mark.parametrize(
+    "learner, lesson, answers",
+    [
+        pytest.param(learner, lesson, answers, id=f"{lesson}:{learner}")
+        for learner, lesson, answers in notebooks()
+    ],
+)
 def test_validate_check_and_grade_agree_on_every_visible_test(
-        verdicts, graded_lessons, learner, lesson, answers):
+    verdicts, graded_lessons, learner, lesson, answers
+):
     graded = {t["grade_id"]: t for t in graded_lessons[(learner, lesson)]["tests"]}
     here = None
     for grade_id, verdict in verdicts[(learner, lesson)].items():
         validated, (checked, message) = verdict["validate"], verdict["check"]
         assert validated == checked, (
-            f"{grade_id}: Validate says {validated}, check says {checked}: {message}")
+            f"{grade_id}: Validate says {validated}, check says {checked}: {message}"
+        )
         test = graded[grade_id]
         if not checked:
             assert not test["passed"] and test["message"] == message, (
-                f"{grade_id}: check failed it ({message}); grade said {test['message']}")
+                f"{grade_id}: check failed it ({message}); grade said {test['message']}"
+            )
         elif not test["passed"]:
             assert answers is not None, f"{grade_id}: the untouched release passed check"
             if here is None:
                 here = run_in_process(source_with(lesson, answers))
             assert here[grade_id].hidden and here[grade_id].message == test["message"], (
-                f"{grade_id}: its visible part passed check but failed grading: {test['message']}")
+                f"{grade_id}: its visible part passed check but failed grading: {test['message']}"
+            )

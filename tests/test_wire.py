@@ -1,4 +1,5 @@
 """Does the plain-data wire carry honest values faithfully and refuse everything else?"""
+
 import base64
 import io
 import json
@@ -21,8 +22,13 @@ def roundtrip(value):
 
 
 def test_tensors_keep_dtype_shape_values_and_grad_flag():
-    for tensor in (torch.tensor([[4.0, 0.0, 1.0]]), torch.tensor([[4, 0, 1]]), torch.ones(2, 3, 4, dtype=torch.float64),
-                   torch.tensor([True, False]), torch.tensor([[6.0]], requires_grad=True)):
+    for tensor in (
+        torch.tensor([[4.0, 0.0, 1.0]]),
+        torch.tensor([[4, 0, 1]]),
+        torch.ones(2, 3, 4, dtype=torch.float64),
+        torch.tensor([True, False]),
+        torch.tensor([[6.0]], requires_grad=True),
+    ):
         back = roundtrip(tensor)
         assert type(back) is torch.Tensor
         assert back.dtype == tensor.dtype and back.shape == tensor.shape
@@ -32,7 +38,9 @@ def test_tensors_keep_dtype_shape_values_and_grad_flag():
 
 def test_model_is_rebuilt_from_allowed_layers_with_its_weights_and_mode():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 4), nn.Linear(4, 1), nn.Sigmoid(), nn.Softmax(dim=-1), nn.Dropout(0.3)).eval()
+    model = nn.Sequential(
+        nn.Linear(6, 4), nn.Linear(4, 1), nn.Sigmoid(), nn.Softmax(dim=-1), nn.Dropout(0.3)
+    ).eval()
     back = roundtrip(model)
     assert [type(m) for m in back] == [nn.Linear, nn.Linear, nn.Sigmoid, nn.Softmax, nn.Dropout]
     assert back[3].dim == -1 and back[4].p == 0.3 and back.training is False
@@ -67,8 +75,10 @@ def test_unknown_objects_are_opaque_and_equal_nothing():
 
 def test_axes_are_rebuilt_with_lines_points_bars_and_labels():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0.5, 0.5], label="threshold")
     ax.scatter([6], [0.9975])
@@ -91,18 +101,53 @@ def _npy(array):
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-@pytest.mark.parametrize("description", [
-    {"t": "tensor", "dtype": "float32", "shape": [1], "npy": _npy(np.array([object()], dtype=object)), "requires_grad": False},
-    {"t": "tensor", "dtype": "float32", "shape": [2], "npy": _npy(np.ones(3, dtype=np.float32)), "requires_grad": False},
-    {"t": "tensor", "dtype": "float32", "shape": [3], "npy": _npy(np.ones(3, dtype=np.int64)), "requires_grad": False},
-    {"t": "tensor", "dtype": "complex64", "shape": [1], "npy": _npy(np.ones(1, dtype=np.complex64)), "requires_grad": False},
-    {"t": "scalar", "v": [1, 2]},
-    {"t": "scalar", "v": 2**70},
-    {"t": "module", "type": "Linear", "custom": False, "ref": None, "training": True,
-     "args": {"in_features": 3, "out_features": 1, "bias": True, "device": "meta"}, "children": [], "state": []},
-    {"t": "list", "items": [{"t": "nonsense"}]},
-    ["not", "a", "dict"],
-])
+@pytest.mark.parametrize(
+    "description",
+    [
+        {
+            "t": "tensor",
+            "dtype": "float32",
+            "shape": [1],
+            "npy": _npy(np.array([object()], dtype=object)),
+            "requires_grad": False,
+        },
+        {
+            "t": "tensor",
+            "dtype": "float32",
+            "shape": [2],
+            "npy": _npy(np.ones(3, dtype=np.float32)),
+            "requires_grad": False,
+        },
+        {
+            "t": "tensor",
+            "dtype": "float32",
+            "shape": [3],
+            "npy": _npy(np.ones(3, dtype=np.int64)),
+            "requires_grad": False,
+        },
+        {
+            "t": "tensor",
+            "dtype": "complex64",
+            "shape": [1],
+            "npy": _npy(np.ones(1, dtype=np.complex64)),
+            "requires_grad": False,
+        },
+        {"t": "scalar", "v": [1, 2]},
+        {"t": "scalar", "v": 2**70},
+        {
+            "t": "module",
+            "type": "Linear",
+            "custom": False,
+            "ref": None,
+            "training": True,
+            "args": {"in_features": 3, "out_features": 1, "bias": True, "device": "meta"},
+            "children": [],
+            "state": [],
+        },
+        {"t": "list", "items": [{"t": "nonsense"}]},
+        ["not", "a", "dict"],
+    ],
+)
 def test_malformed_or_dangerous_descriptions_are_refused(description):
     with pytest.raises(wire.WireError):
         wire.decode(description, GraderStandins())
@@ -116,12 +161,23 @@ def test_scalar_tensors_stay_scalars():
 
 def _activation_classes():
     import torch.nn.modules.activation as activation
+
     return sorted(name for name in activation.__all__ if name != "MultiheadAttention")
 
 
 # Layers a learner of these lessons may build a model from; kept in step with torch by the test below.
-OTHER_LAYERS = ["Linear", "Bilinear", "Identity", "Flatten", "Unflatten", "Dropout", "AlphaDropout",
-                "BatchNorm1d", "LayerNorm", "Sequential"]
+OTHER_LAYERS = [
+    "Linear",
+    "Bilinear",
+    "Identity",
+    "Flatten",
+    "Unflatten",
+    "Dropout",
+    "AlphaDropout",
+    "BatchNorm1d",
+    "LayerNorm",
+    "Sequential",
+]
 
 
 def test_every_activation_in_torch_nn_can_be_rebuilt():
@@ -132,15 +188,23 @@ def test_every_activation_in_torch_nn_can_be_rebuilt():
 def _example(name):
     torch.manual_seed(1)
     special = {
-        "Linear": lambda: nn.Linear(4, 3), "Bilinear": lambda: nn.Bilinear(4, 4, 2),
-        "Unflatten": lambda: nn.Unflatten(1, (2, 2)), "BatchNorm1d": lambda: nn.BatchNorm1d(4),
-        "LayerNorm": lambda: nn.LayerNorm(4), "PReLU": lambda: nn.PReLU(4, init=0.1),
-        "Threshold": lambda: nn.Threshold(0.1, 20.0), "Softmax": lambda: nn.Softmax(dim=-1),
-        "Softmin": lambda: nn.Softmin(dim=-1), "LogSoftmax": lambda: nn.LogSoftmax(dim=-1),
+        "Linear": lambda: nn.Linear(4, 3),
+        "Bilinear": lambda: nn.Bilinear(4, 4, 2),
+        "Unflatten": lambda: nn.Unflatten(1, (2, 2)),
+        "BatchNorm1d": lambda: nn.BatchNorm1d(4),
+        "LayerNorm": lambda: nn.LayerNorm(4),
+        "PReLU": lambda: nn.PReLU(4, init=0.1),
+        "Threshold": lambda: nn.Threshold(0.1, 20.0),
+        "Softmax": lambda: nn.Softmax(dim=-1),
+        "Softmin": lambda: nn.Softmin(dim=-1),
+        "LogSoftmax": lambda: nn.LogSoftmax(dim=-1),
         "Sequential": lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU6()),
-        "Hardtanh": lambda: nn.Hardtanh(-0.5, 2.0), "LeakyReLU": lambda: nn.LeakyReLU(0.3),
-        "Softplus": lambda: nn.Softplus(beta=2.0, threshold=10.0), "ELU": lambda: nn.ELU(alpha=0.7),
-        "CELU": lambda: nn.CELU(alpha=0.6), "GELU": lambda: nn.GELU(approximate="tanh"),
+        "Hardtanh": lambda: nn.Hardtanh(-0.5, 2.0),
+        "LeakyReLU": lambda: nn.LeakyReLU(0.3),
+        "Softplus": lambda: nn.Softplus(beta=2.0, threshold=10.0),
+        "ELU": lambda: nn.ELU(alpha=0.7),
+        "CELU": lambda: nn.CELU(alpha=0.6),
+        "GELU": lambda: nn.GELU(approximate="tanh"),
     }
     return special.get(name, lambda: getattr(nn, name)())()
 
@@ -153,7 +217,9 @@ def test_each_layer_crosses_with_its_type_arguments_and_state(name):
     module.eval()
     back = roundtrip(module)
     assert type(back) is type(module)
-    assert {k: v.shape for k, v in back.state_dict().items()} == {k: v.shape for k, v in module.state_dict().items()}
+    assert {k: v.shape for k, v in back.state_dict().items()} == {
+        k: v.shape for k, v in module.state_dict().items()
+    }
     x = torch.randn(3, 4, 4) if name in ("Softmax2d",) else torch.randn(3, 4)
     inputs = (x, x) if name == "Bilinear" else (x,)
     with torch.no_grad():
@@ -184,8 +250,9 @@ def test_a_module_crosses_as_its_name_and_becomes_the_graders_own():
     assert roundtrip(fake) is os and roundtrip({"np": np})["np"] is np
 
 
-@pytest.mark.parametrize("name", ["antigravity", "this", "test.autotest", "idlelib.idle",
-                                  "json.__main__"])
+@pytest.mark.parametrize(
+    "name", ["antigravity", "this", "test.autotest", "idlelib.idle", "json.__main__"]
+)
 def test_modules_that_act_when_imported_are_refused(name):
     with pytest.raises(wire.WireError, match="does not import"):
         wire.decode({"t": "import", "name": name}, GraderStandins())

@@ -30,7 +30,7 @@ from ..report import write_report
 from ..terminal import line, make_console, print_summary, progress_bar, shown
 
 SAMPLE_CLASS = Path(__file__).with_name("sample_class.yml")
-TAMPERING = '''\
+TAMPERING = """\
 # Everything a learner might try to earn points they did not earn.
 import os, socket, torch, numpy as np
 torch.allclose = lambda *a, **k: True            # patch the checkers
@@ -43,7 +43,7 @@ try:
     socket.create_connection(("127.0.0.1", 22), timeout=1)
 except OSError as error:
     print("no network:", error)
-'''
+"""
 
 
 def sample_class() -> dict:
@@ -57,7 +57,9 @@ def main(*, course_dir: str | None = None) -> int:
     course = Course.find(course_dir)
     console.rule("1. build the course")
     report = build(course)
-    console.print(f"built {len(report.lessons)} lessons into notebooks/ and solutions/ in {report.seconds:.0f} s")
+    console.print(
+        f"built {len(report.lessons)} lessons into notebooks/ and solutions/ in {report.seconds:.0f} s"
+    )
     console.rule("2. lay out a sample class")
     demo = lay_out(course, course.root / ".demo")
     for name, learner in sample_class().items():
@@ -72,7 +74,9 @@ def main(*, course_dir: str | None = None) -> int:
         if result.student == "ben":
             for test in result.tests:
                 if not test.passed:
-                    console.print(line(f"  {result.assignment} / {test.grade_id}: ", shown(test.message)))
+                    console.print(
+                        line(f"  {result.assignment} / {test.grade_id}: ", shown(test.message))
+                    )
                     break
     console.rule("4. what the class got wrong: autograder report --course .demo")
     console.print(line("class report: ", shown(write_report(graded))))

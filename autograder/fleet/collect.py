@@ -92,7 +92,7 @@ def collect_results(
     max_scores = gradebook.max_scores(course)
     final: list[NotebookResult] = []
     with batch.course_lock(course):
-        for student, lesson, status, intake, results in rows:
+        for student, lesson, _status, intake, results in rows:
             if only is None or (student, lesson) in only:
                 for folder in ("autograded_directory", "feedback_directory"):
                     shutil.rmtree(

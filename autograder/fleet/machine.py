@@ -72,7 +72,7 @@ class Slot:
                 payload, future = request
                 try:
                     future.set_result(self.machine.grade_here(pool, payload))
-                except Exception as error:  # noqa: BLE001  (the coroutine awaiting it reports it)
+                except Exception as error:
                     future.set_exception(error)
         finally:
             pool.close()
@@ -193,8 +193,10 @@ class Machine:
                 return False
             await connection.execute(FORGET_FILES, key)
             async with connection.cursor() as cursor:
-                await cursor.executemany(ADD_FILE, [(*key, folder, path, content)
-                                                    for (folder, path), content in files.items()])
+                await cursor.executemany(
+                    ADD_FILE,
+                    [(*key, folder, path, content) for (folder, path), content in files.items()],
+                )
         return True
 
 

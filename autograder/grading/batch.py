@@ -49,8 +49,16 @@ class Outcome:
         return [r for r in self.results if r.grader_error]
 
 
-def main(*, course: Course, submitted: str | None, assignments: list[str] | None, students: list[str] | None,
-         jobs: int, feedback: bool = True, verbose: bool = False) -> int:
+def main(
+    *,
+    course: Course,
+    submitted: str | None,
+    assignments: list[str] | None,
+    students: list[str] | None,
+    jobs: int,
+    feedback: bool = True,
+    verbose: bool = False,
+) -> int:
     """`autograder grade`: grade, show progress and the summary; 1 if a notebook hit a grader error."""
     from ..terminal import make_console, print_summary, progress_bar, warn_unsandboxed
 
@@ -102,7 +110,9 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
     with _one_batch(course) as state:
         staging = state / "staging"
         shutil.rmtree(staging, ignore_errors=True)
-        setup = GradingSetup(course.root, course.config, sandboxing, staging / "submitted", feedback)
+        setup = GradingSetup(
+            course.root, course.config, sandboxing, staging / "submitted", feedback
+        )
         submissions: list[Submission] = []
         results: dict[tuple, NotebookResult] = {}
         interrupted, pool = False, None
@@ -143,11 +153,18 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
 def refuse_unknown_lessons(course: Course, assignments: list[str] | None) -> None:
     unknown = sorted(set(assignments or []) - set(course.lessons))
     if unknown:
-        raise CourseError(f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(course.lessons)})")
+        raise CourseError(
+            f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(course.lessons)})"
+        )
 
 
-def take_in(course: Course, submitted: Path, *, assignments: list[str] | None = None,
-            students: list[str] | None = None) -> list[Submission]:
+def take_in(
+    course: Course,
+    submitted: Path,
+    *,
+    assignments: list[str] | None = None,
+    students: list[str] | None = None,
+) -> list[Submission]:
     """Intake without grading: find the submissions, prepare the gradebook for them, forget the
     grades of lessons that can no longer be graded. `grade_class` grades next; the queue's
     enqueuer has it graded elsewhere."""
@@ -166,8 +183,11 @@ def jobs_of(submissions: list[Submission]) -> list[Job]:
     return _jobs(submissions)
 
 
-def final_results(submissions: list[Submission], results: dict[tuple, NotebookResult],
-                  max_scores: dict[tuple[str, str], float]) -> list[NotebookResult]:
+def final_results(
+    submissions: list[Submission],
+    results: dict[tuple, NotebookResult],
+    max_scores: dict[tuple[str, str], float],
+) -> list[NotebookResult]:
     """One result per expected notebook: what grading gave, or why intake could not grade it."""
     final = []
     for sub in submissions:
@@ -181,12 +201,19 @@ def final_results(submissions: list[Submission], results: dict[tuple, NotebookRe
     return final
 
 
-def _lesson_folders(submitted: Path, assignments: list[str] | None, students: list[str] | None) -> int:
+def _lesson_folders(
+    submitted: Path, assignments: list[str] | None, students: list[str] | None
+) -> int:
     """How many <learner>/<lesson> folders there are: at most one job each."""
     if not submitted.is_dir():
         return 0
-    return sum(1 for student in submitted.iterdir() if student.is_dir() and (not students or student.name in students)
-               for lesson in student.iterdir() if lesson.is_dir() and (not assignments or lesson.name in assignments))
+    return sum(
+        1
+        for student in submitted.iterdir()
+        if student.is_dir() and (not students or student.name in students)
+        for lesson in student.iterdir()
+        if lesson.is_dir() and (not assignments or lesson.name in assignments)
+    )
 
 
 def _jobs(submissions: list[Submission]) -> list[Job]:
@@ -253,7 +280,9 @@ def write_outputs(course: Course, results: list[NotebookResult], partial: bool) 
     entries = list(results)
     if partial:
         regraded = {(r.student, r.assignment) for r in results}
-        entries += [e for e in read_grades_json(grades_json) if (e.student, e.assignment) not in regraded]
+        entries += [
+            e for e in read_grades_json(grades_json) if (e.student, e.assignment) not in regraded
+        ]
     write_grades_json(grades_json, entries)
     grades_csv = course.root / "grades.csv"
     temporary = grades_csv.with_name(grades_csv.name + ".tmp")

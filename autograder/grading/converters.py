@@ -21,7 +21,9 @@ from nbgrader.converters import Autograde, GenerateFeedback
 
 NO_ALT = "No description has been provided for this image"
 _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\salt=)")
-_FOCUSABLE = re.compile(r'(<div class="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b[^"]*")')
+_FOCUSABLE = re.compile(
+    r'(<div class="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b[^"]*")'
+)
 
 
 class FeedbackExporter(HTMLExporter):
@@ -36,7 +38,9 @@ class FeedbackExporter(HTMLExporter):
     def from_notebook_node(self, nb, resources=None, **kw):
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-        highlight_code = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+        highlight_code = self.filters.get(
+            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
+        )
         resources = self._init_resources(resources)
         filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
                                                  resources=resources)  # fmt: skip
@@ -81,7 +85,9 @@ class KeptFeedback(_KeepsExporter, GenerateFeedback):
     """nbgrader's GenerateFeedback whose HTML exporter, templates compiled, lives across notebooks."""
 
     def _make_exporter(self):
-        if self.exporter_class is HTMLExporter:  # unless the course configured an exporter of its own
+        if (
+            self.exporter_class is HTMLExporter
+        ):  # unless the course configured an exporter of its own
             self.exporter_class = FeedbackExporter
         return super()._make_exporter()
 
@@ -97,7 +103,9 @@ class KeptAutograde(_KeepsExporter, Autograde):
         mode = "sanitize" if self._sanitizing else "autograde"
         if mode not in self._pipelines:
             self.exporter._preprocessors = []
-            entries = self.sanitize_preprocessors if self._sanitizing else self.autograde_preprocessors
+            entries = (
+                self.sanitize_preprocessors if self._sanitizing else self.autograde_preprocessors
+            )
             for entry in entries:
                 self.exporter.register_preprocessor(entry)
             self._pipelines[mode] = list(self.exporter._preprocessors)

@@ -50,7 +50,9 @@ class SafeCsvExportPlugin(ExportPlugin):
                 for student in gradebook.students:
                     if students and student.id not in students:
                         continue
-                    writer.writerow([spreadsheet_safe(v) for v in self._row(gradebook, assignment, student)])
+                    writer.writerow(
+                        [spreadsheet_safe(v) for v in self._row(gradebook, assignment, student)]
+                    )
 
     @staticmethod
     def _row(gradebook, assignment, student) -> list:

@@ -46,7 +46,10 @@ def prepare(course: Course, lessons: list[str], students: list[str]) -> None:
             except MissingEntry:
                 registered = []
             fingerprint = source_fingerprint(course, lesson)
-            if registered != course.notebooks(lesson) or known.get(course.db_url, {}).get(lesson) != fingerprint:
+            if (
+                registered != course.notebooks(lesson)
+                or known.get(course.db_url, {}).get(lesson) != fingerprint
+            ):
                 stale.append((lesson, fingerprint))
     if stale:
         with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
@@ -84,7 +87,9 @@ def source_fingerprint(course: Course, lesson: str) -> str:
     """A digest of everything nbgrader registers for a lesson: its source notebooks and files."""
     digest = hashlib.sha256()
     for notebook in course.notebooks(lesson):
-        digest.update(notebook.encode() + b"\0" + course.source_notebook(lesson, notebook).read_bytes())
+        digest.update(
+            notebook.encode() + b"\0" + course.source_notebook(lesson, notebook).read_bytes()
+        )
     for name in course.instructor_files(lesson):
         digest.update(name.encode() + b"\0" + (course.source / lesson / name).read_bytes())
     return digest.hexdigest()
@@ -106,4 +111,6 @@ def forget(course: Course, student: str, lesson: str) -> None:
 def max_scores(course: Course) -> dict[tuple[str, str], float]:
     """(lesson, notebook) -> the points it is worth, for every notebook the gradebook knows."""
     with open_gradebook(course) as gb:
-        return {(a.name, nb.name): float(nb.max_score) for a in gb.assignments for nb in a.notebooks}
+        return {
+            (a.name, nb.name): float(nb.max_score) for a in gb.assignments for nb in a.notebooks
+        }

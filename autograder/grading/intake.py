@@ -9,6 +9,7 @@ as nbformat 4.5, into a staging folder that is all nbgrader ever reads. Nothing 
 learner's folder is modified, and nothing in one submission can stop the others from being read:
 whatever goes wrong with one notebook makes that notebook ungradable, with a reason.
 """
+
 from __future__ import annotations
 
 import copy
@@ -36,9 +37,13 @@ class Submission:
     notebook: str
     problem: str | None = None  # why it cannot be graded, for the learner
     notes: list[str] = field(default_factory=list)  # graded anyway, but worth saying
-    staged: nbformat.NotebookNode | None = field(default=None, repr=False)  # what nbgrader will grade
+    staged: nbformat.NotebookNode | None = field(
+        default=None, repr=False
+    )  # what nbgrader will grade
     timestamp: str | None = None
-    secret: str | None = field(default=None, repr=False)  # nbgrader's submission_secret.txt, for feedback
+    secret: str | None = field(
+        default=None, repr=False
+    )  # nbgrader's submission_secret.txt, for feedback
     detail: str | None = None  # for the instructor: what went wrong on the grader's side
     grader_error: bool = False
 
@@ -51,8 +56,13 @@ class Submission:
         return (self.student, self.lesson, self.notebook)
 
 
-def find_submissions(course: Course, submitted: Path, *, lessons: list[str] | None = None,
-                     students: list[str] | None = None) -> list[Submission]:
+def find_submissions(
+    course: Course,
+    submitted: Path,
+    *,
+    lessons: list[str] | None = None,
+    students: list[str] | None = None,
+) -> list[Submission]:
     """One Submission per expected notebook of every <student>/<lesson>/ folder found."""
     known = course.lessons
     expected = {lesson: course.notebooks(lesson) for lesson in known}
@@ -60,16 +70,23 @@ def find_submissions(course: Course, submitted: Path, *, lessons: list[str] | No
     found: list[Submission] = []
     if not submitted.is_dir():
         return found
-    for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for student_dir in sorted(
+        p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")
+    ):
         if students and student_dir.name not in students or student_dir.name in excluded:
             continue
-        for lesson_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for lesson_dir in sorted(
+            p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
             lesson = lesson_dir.name
             if lessons and lesson not in lessons:
                 continue
             refused = unusable_name(student_dir.name)
             if refused and lesson in expected:
-                found += [Submission(student_dir.name, lesson, notebook, refused) for notebook in expected[lesson]]
+                found += [
+                    Submission(student_dir.name, lesson, notebook, refused)
+                    for notebook in expected[lesson]
+                ]
                 continue
             if lesson not in expected:
                 found.append(Submission(student_dir.name, lesson, "",
@@ -77,7 +94,11 @@ def find_submissions(course: Course, submitted: Path, *, lessons: list[str] | No
                                         "submit your work in the folder of its lesson"))  # fmt: skip
                 continue
             for notebook in expected[lesson]:
-                found.append(_inspect_safely(course, student_dir.name, lesson, notebook, lesson_dir, expected))
+                found.append(
+                    _inspect_safely(
+                        course, student_dir.name, lesson, notebook, lesson_dir, expected
+                    )
+                )
     return found
 
 
@@ -123,19 +144,26 @@ def stage(submissions: list[Submission], staging: Path) -> None:
 
 # --------------------------------------------------------------------------------- details
 
+
 def _inspect(course, student, lesson, notebook, folder, expected) -> Submission:
     sub = Submission(student, lesson, notebook)
     path = folder / f"{notebook}.ipynb"
     if not os.path.lexists(path):
         ours = {f"{nb}.ipynb" for nb in expected[lesson]}  # a sibling notebook is not misnamed
         others = sorted(p.name for p in folder.glob("*.ipynb") if p.name not in ours)
-        owners = {f"{nb}.ipynb": other for other, nbs in expected.items() for nb in nbs if other != lesson}
+        owners = {
+            f"{nb}.ipynb": other for other, nbs in expected.items() for nb in nbs if other != lesson
+        }
         if len(others) == 1 and others[0] in owners:
-            sub.problem = (f"`{others[0]}` is the notebook of lesson `{owners[others[0]]}`, but it was submitted "
-                           f"for lesson `{lesson}`; submit `{notebook}.ipynb` here instead")
+            sub.problem = (
+                f"`{others[0]}` is the notebook of lesson `{owners[others[0]]}`, but it was submitted "
+                f"for lesson `{lesson}`; submit `{notebook}.ipynb` here instead"
+            )
         elif others:
-            sub.problem = (f"expected a notebook named `{notebook}.ipynb` but found {', '.join(f'`{o}`' for o in others)}; "
-                           f"rename your notebook back to `{notebook}.ipynb` and submit again")
+            sub.problem = (
+                f"expected a notebook named `{notebook}.ipynb` but found {', '.join(f'`{o}`' for o in others)}; "
+                f"rename your notebook back to `{notebook}.ipynb` and submit again"
+            )
         else:
             sub.problem = f"`{notebook}.ipynb` is missing from your submission"
         return sub
@@ -166,13 +194,17 @@ def _refused_language(course: Course, sub: Submission, nb: nbformat.NotebookNode
         return False
     if language:  # the lesson itself: the instructor's to know, nothing the learner can change
         sub.problem, sub.grader_error = UNREADABLE, True
-        sub.detail = (f"the source notebook {sub.lesson}/{sub.notebook}.ipynb runs a "
-                      f"`{language}` kernel; the grader runs Python notebooks only (grade this "
-                      "lesson with nbgrader)")
+        sub.detail = (
+            f"the source notebook {sub.lesson}/{sub.notebook}.ipynb runs a "
+            f"`{language}` kernel; the grader runs Python notebooks only (grade this "
+            "lesson with nbgrader)"
+        )
         return True
-    sub.problem = (f"the notebook was saved with a `{_language(nb)}` kernel, but this lesson is "
-                   "graded in Python; in JupyterLab choose Kernel > Change Kernel > Python 3, run "
-                   "it, save it and submit again")
+    sub.problem = (
+        f"the notebook was saved with a `{_language(nb)}` kernel, but this lesson is "
+        "graded in Python; in JupyterLab choose Kernel > Change Kernel > Python 3, run "
+        "it, save it and submit again"
+    )
     return True
 
 
@@ -198,35 +230,47 @@ def _problem(path: Path) -> str | None:
     """Why this file cannot be graded, in words a learner can act on; None if it can."""
     for link in (path, path.parent, path.parent.parent):
         if link.is_symlink():
-            return (f"`{link.name}` is a link, not your own file or folder; submit the notebook file itself")
+            return f"`{link.name}` is a link, not your own file or folder; submit the notebook file itself"
     info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode):
         return "the submission is not a regular file; submit the notebook file itself"
     if info.st_size == 0:
-        return "the notebook file is empty (0 bytes); open it in JupyterLab, save it, and submit again"
+        return (
+            "the notebook file is empty (0 bytes); open it in JupyterLab, save it, and submit again"
+        )
     if info.st_size > MAX_NOTEBOOK_BYTES:
-        return (f"the notebook is {info.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
-                "clear all outputs (Edit > Clear Outputs of All Cells), save, and submit again")
+        return (
+            f"the notebook is {info.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
+            "clear all outputs (Edit > Clear Outputs of All Cells), save, and submit again"
+        )
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        return ("the file is not a notebook (it is not UTF-8 text; it may be damaged or another kind of file); "
-                "download your notebook from JupyterLab again and submit that")
+        return (
+            "the file is not a notebook (it is not UTF-8 text; it may be damaged or another kind of file); "
+            "download your notebook from JupyterLab again and submit that"
+        )
     try:
         data = json.loads(text)
     except ValueError as error:
-        return (f"the notebook file is damaged: it is not valid JSON (line {getattr(error, 'lineno', '?')}); "
-                "it may have been cut off while saving. Open it in JupyterLab; if it does not open, "
-                "use File > Revert to checkpoint or redo the lesson from a fresh copy")
+        return (
+            f"the notebook file is damaged: it is not valid JSON (line {getattr(error, 'lineno', '?')}); "
+            "it may have been cut off while saving. Open it in JupyterLab; if it does not open, "
+            "use File > Revert to checkpoint or redo the lesson from a fresh copy"
+        )
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return "the file is JSON but not a Jupyter notebook; submit the lesson's .ipynb file"
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # nbformat warns of what it repairs (duplicate ids): repair does that
+            warnings.simplefilter(
+                "ignore"
+            )  # nbformat warns of what it repairs (duplicate ids): repair does that
             nbformat.validate(_read(path))
     except Exception as error:  # nbformat raises several kinds for damaged notebooks
-        return (f"the notebook's structure is damaged ({type(error).__name__}); open it in JupyterLab, "
-                "save it, and submit again")
+        return (
+            f"the notebook's structure is damaged ({type(error).__name__}); open it in JupyterLab, "
+            "save it, and submit again"
+        )
     return None
 
 
@@ -238,10 +282,16 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
     lesson does not have, become ordinary cells; graded cells that are missing are put back, as
     in the release, after the graded cell that precedes them there.
     """
-    reference = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells
-                 if c.metadata.get("nbgrader", {}).get("grade_id")}
-    graded = [grade_id for grade_id, c in reference.items()
-              if c.metadata["nbgrader"].get("grade") or c.metadata["nbgrader"].get("solution")]
+    reference = {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in release.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id")
+    }
+    graded = [
+        grade_id
+        for grade_id, c in reference.items()
+        if c.metadata["nbgrader"].get("grade") or c.metadata["nbgrader"].get("solution")
+    ]
     notes = []
     candidates: dict = {}
     for index, cell in enumerate(nb.cells):
@@ -272,9 +322,13 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
                 _retype(cell, original.cell_type)
         if len(indices) > 1:
             before = [g for g, i in chosen.items() if i < chosen[grade_id]]
-            place = f"the copy after `{max(before, key=chosen.get)}`" if before else "the first copy"
-            notes.append(f"graded cell `{grade_id}` appears {len(indices)} times; {place} was graded, "
-                         "the others ran as ordinary cells")
+            place = (
+                f"the copy after `{max(before, key=chosen.get)}`" if before else "the first copy"
+            )
+            notes.append(
+                f"graded cell `{grade_id}` appears {len(indices)} times; {place} was graded, "
+                "the others ran as ordinary cells"
+            )
     seen = set(chosen)
     position = {}
     for index, cell in enumerate(nb.cells):
@@ -288,8 +342,10 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
             nb.cells.insert(at, copy.deepcopy(reference[grade_id]))
             position = {k: (v + 1 if v >= at else v) for k, v in position.items()}
             position[grade_id] = at
-            notes.append(f"graded cell `{grade_id}` is missing; was it deleted? It was put back as in the "
-                         "lesson and graded")
+            notes.append(
+                f"graded cell `{grade_id}` is missing; was it deleted? It was put back as in the "
+                "lesson and graded"
+            )
         if grade_id in position:
             previous = grade_id
     ids = set()
@@ -324,13 +380,17 @@ def _timestamp(path: Path) -> tuple[str | None, str | None]:
     if not path.is_file() or path.is_symlink():
         return None, None
     from nbgrader.utils import parse_utc
+
     text = path.read_text(errors="replace").strip()[:100]
     if not text:
         return "", None
     try:
         parse_utc(text)
     except Exception:  # dateutil raises several kinds
-        return None, "the submission's timestamp.txt could not be read, so no late penalty was computed"
+        return (
+            None,
+            "the submission's timestamp.txt could not be read, so no late penalty was computed",
+        )
     return text, None
 
 
@@ -345,7 +405,11 @@ def _read(path: Path) -> nbformat.NotebookNode:
     nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
     minor = nb.get("nbformat_minor", 0)
     if not isinstance(minor, int) or minor < 5:
-        nb = nbformat.v4.upgrade(nb, from_version=4, from_minor=minor if isinstance(minor, int) else 0)
-        for index, cell in enumerate(nb.cells):  # deterministic ids: a regrade writes the same files
+        nb = nbformat.v4.upgrade(
+            nb, from_version=4, from_minor=minor if isinstance(minor, int) else 0
+        )
+        for index, cell in enumerate(
+            nb.cells
+        ):  # deterministic ids: a regrade writes the same files
             cell["id"] = f"cell-{index}"
     return nb

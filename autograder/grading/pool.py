@@ -30,7 +30,9 @@ def serve(connection: Connection, setup: GradingSetup) -> None:
         with phases.phase("worker warm-up"):
             worker.warm_up()
     except Exception as error:
-        connection.send(("failed", f"the grading process could not start: {type(error).__name__}: {error}"))
+        connection.send(
+            ("failed", f"the grading process could not start: {type(error).__name__}: {error}")
+        )
         return
     try:
         connection.send(("ready", None))

@@ -48,7 +48,9 @@ class Job:
     student: str
     lesson: str
     notebooks: tuple[str, ...]
-    notes: dict = field(default_factory=dict, compare=False, hash=False)  # notebook -> intake's notes, carried into results
+    notes: dict = field(
+        default_factory=dict, compare=False, hash=False
+    )  # notebook -> intake's notes, carried into results
 
 
 def autograde_pipeline(configured: list, trusted_execute) -> list:
@@ -62,7 +64,9 @@ def autograde_pipeline(configured: list, trusted_execute) -> list:
     from ..trusted.markup import NeutraliseLearnerMarkup
 
     def named(entry, cls, dotted):
-        return entry is cls or entry == dotted or (isinstance(entry, type) and issubclass(entry, cls))
+        return (
+            entry is cls or entry == dotted or (isinstance(entry, type) and issubclass(entry, cls))
+        )
 
     pipeline = [trusted_execute if named(p, Execute, EXECUTE) else p for p in configured]
     if trusted_execute not in pipeline:
@@ -97,7 +101,9 @@ class Worker:
         )
         self.autograde.force = True
         self.autograde.create_student = True
-        self.feedback = KeptFeedback(coursedir=self.coursedir, config=config) if setup.feedback else None
+        self.feedback = (
+            KeptFeedback(coursedir=self.coursedir, config=config) if setup.feedback else None
+        )
         if self.feedback is not None:
             self.feedback.force = True
         self._files: dict[str, dict[str, bytes]] = {}
@@ -110,7 +116,7 @@ class Worker:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401  (test cells rebuild learner figures)
+        import matplotlib.pyplot
         import torch  # noqa: F401  (imported once per worker, not once per test)
 
         self.launcher.warm_up()

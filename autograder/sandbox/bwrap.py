@@ -43,7 +43,14 @@ def command(layout: Layout, program: list[str], *, info_fd: int, seccomp_fd: int
     parent = str(Path(layout.tmpfs).parent)
     if parent not in ("/", "/run"):
         argv += ["--perms", "0755", "--dir", parent]
-    argv += ["--size", str(layout.tmpfs_size), "--perms", layout.tmpfs_perms, "--tmpfs", layout.tmpfs]
+    argv += [
+        "--size",
+        str(layout.tmpfs_size),
+        "--perms",
+        layout.tmpfs_perms,
+        "--tmpfs",
+        layout.tmpfs,
+    ]
     for path, perms in layout.dirs:
         argv += ["--perms", perms, "--dir", path]
     for source, target in layout.ro_binds:

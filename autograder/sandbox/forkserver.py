@@ -16,8 +16,15 @@ from pathlib import Path
 
 from .. import phases
 from . import bwrap
-from .launcher import (UNTRUSTED_PY, LearnerProcess, connection_info, kernel_environment, memfd, read_info,
-                       untrusted_modules)  # fmt: skip
+from .launcher import (
+    UNTRUSTED_PY,
+    LearnerProcess,
+    connection_info,
+    kernel_environment,
+    memfd,
+    read_info,
+    untrusted_modules,  # fmt: skip
+)
 from .limits import Limits
 from .seccomp import keyring_filter
 
@@ -36,7 +43,9 @@ class ForkedKernel(LearnerProcess):
     ended: bool = False
 
     def alive(self) -> bool:
-        return not self.ended and self.server.ask({"op": "poll", "pid": self.pid}).get("alive", False)
+        return not self.ended and self.server.ask({"op": "poll", "pid": self.pid}).get(
+            "alive", False
+        )
 
     def destroy(self) -> None:
         if self.ended:
@@ -71,14 +80,22 @@ class ForkServer:
         if self.font_cache:
             layout.ro_binds.append((str(self.font_cache), FONT_CACHE))
         fds = [memfd(name, source) for name, source in untrusted_modules().items()]
-        layout.data += [(fd, f"{UNTRUSTED_PY}/{name}") for fd, name in zip(fds, untrusted_modules())]
+        layout.data += [
+            (fd, f"{UNTRUSTED_PY}/{name}") for fd, name in zip(fds, untrusted_modules())
+        ]
         fds.append(memfd("seccomp", keyring_filter()))
         info_read, info_write = os.pipe()
         argv = bwrap.command(layout, [sys.executable, "-m", "autograder_zygote"],
                              info_fd=info_write, seccomp_fd=fds[-1])  # fmt: skip
         try:
-            self.process = subprocess.Popen(argv, pass_fds=(info_write, *fds), start_new_session=True,
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
+            self.process = subprocess.Popen(
+                argv,
+                pass_fds=(info_write, *fds),
+                start_new_session=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+            )
         finally:
             for fd in (info_write, *fds):
                 os.close(fd)
@@ -138,7 +155,9 @@ class ForkServer:
         if isinstance(reply.get("cpu"), float):
             phases.record("kernel cpu", cpu=reply["cpu"])  # the kernel's own CPU, for benchmarks
         if not clean:  # start the next notebook in a brand-new sandbox
-            log.warning("a learner's processes or files outlived their notebook; restarting the sandbox")
+            log.warning(
+                "a learner's processes or files outlived their notebook; restarting the sandbox"
+            )
             self.stop()
 
     def stop(self) -> None:

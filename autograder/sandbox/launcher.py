@@ -82,7 +82,9 @@ def untrusted_modules() -> dict[str, bytes]:
     return {f"{module}.py": (UNTRUSTED / source).read_bytes() for module, source in MODULES.items()}
 
 
-def kernel_environment(home: str, limits: Limits | None = None, python_path: str = UNTRUSTED_PY) -> dict:
+def kernel_environment(
+    home: str, limits: Limits | None = None, python_path: str = UNTRUSTED_PY
+) -> dict:
     """The whole environment of a learner kernel: nothing inherited from the grader but the
     NBGRADER_EXECUTION that nbgrader sets while it autogrades (notebooks may test for it)."""
     extra = {"PYTHONPATH": python_path}
@@ -201,7 +203,9 @@ class KernelLauncher:
                        "--inh-caps=-all", "--", *program]  # fmt: skip
         fds.append(memfd("seccomp", keyring_filter()))
         info_read, info_write = os.pipe()
-        argv = self._rlimits() + bwrap.command(layout, program, info_fd=info_write, seccomp_fd=fds[-1])
+        argv = self._rlimits() + bwrap.command(
+            layout, program, info_fd=info_write, seccomp_fd=fds[-1]
+        )
         try:
             process = subprocess.Popen(argv, pass_fds=(*fds, info_write), start_new_session=True,
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -221,7 +225,9 @@ class KernelLauncher:
         for sub in ("tmp", ".config/matplotlib"):
             os.makedirs(os.path.join(home, sub), exist_ok=True)
         if self.font_cache:
-            shutil.copy(self.font_cache, os.path.join(home, ".config/matplotlib", self.font_cache.name))
+            shutil.copy(
+                self.font_cache, os.path.join(home, ".config/matplotlib", self.font_cache.name)
+            )
         for name, data in files.items():
             path = os.path.join(home, name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -279,7 +285,9 @@ def reserve_uid() -> tuple[int, int]:
             return uid, fd
         except BlockingIOError:
             os.close(fd)
-    raise SandboxUnavailable(f"no free sandbox user id between {UID_RANGE.start} and {UID_RANGE.stop}")
+    raise SandboxUnavailable(
+        f"no free sandbox user id between {UID_RANGE.start} and {UID_RANGE.stop}"
+    )
 
 
 def read_info(fd: int, timeout: float = 120) -> dict | None:
@@ -311,7 +319,9 @@ def matplotlib_font_cache() -> Path | None:
         from matplotlib import font_manager
     except ImportError:
         return None
-    path = Path(matplotlib.get_cachedir()) / f"fontlist-v{font_manager.FontManager.__version__}.json"
+    path = (
+        Path(matplotlib.get_cachedir()) / f"fontlist-v{font_manager.FontManager.__version__}.json"
+    )
     if not path.exists():
         font_manager.json_dump(font_manager.fontManager, path)
     return path if path.exists() else None

@@ -26,9 +26,9 @@ class Limits(Configurable):
     file_size = Integer(64 * 1024**2, help="Largest file the kernel may write, bytes.").tag(
         config=True
     )
-    scratch_size = Integer(
-        256 * 1024**2, help="Size of the kernel's private home, bytes."
-    ).tag(config=True)
+    scratch_size = Integer(256 * 1024**2, help="Size of the kernel's private home, bytes.").tag(
+        config=True
+    )
     output_size = Integer(1024**2, help="Output kept per notebook, bytes.").tag(config=True)
     test_timeout = Float(
         60, help="Seconds one test cell may run in the grader (counted in notebook_timeout)."

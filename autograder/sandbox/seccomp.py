@@ -66,7 +66,7 @@ def _assemble(program: list) -> bytes:
             _, k, if_true, if_false = instruction
             opcode = JEQ_K if kind == "jeq" else JGE_K
 
-            def offset(label):
+            def offset(label, position=position):
                 return 0 if label is None else labels[label] - position - 1
 
             code += struct.pack("=HBBI", opcode, offset(if_true), offset(if_false), k)

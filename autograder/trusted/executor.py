@@ -65,7 +65,10 @@ def rendered(run: TestRun) -> list:
         value = new_output("execute_result", data={"text/plain": run.value}, execution_count=None)
         return [printed, *figures, value]
     if result.passed:
-        return [new_output("stream", name="stdout", text=run.output or result.message + "\n"), *figures]
+        return [
+            new_output("stream", name="stdout", text=run.output or result.message + "\n"),
+            *figures,
+        ]
     # The traceback is what notebooks and feedback pages show, in a box that does not wrap.
     lines = ("AssertionError: " + result.message).splitlines()
     shown = "\n".join(textwrap.fill(line, 100) for line in lines)
@@ -103,8 +106,14 @@ def execute_notebook(nb: NotebookNode, launcher: KernelLauncher, *, files: dict[
                 try:
                     kernel.run_cell(cell)
                 except KernelStopped as stopped:
-                    cell.outputs.append(new_output("error", ename="KernelStopped", evalue=stopped.reason,
-                                                   traceback=["Your notebook stopped here: " + stopped.reason]))
+                    cell.outputs.append(
+                        new_output(
+                            "error",
+                            ename="KernelStopped",
+                            evalue=stopped.reason,
+                            traceback=["Your notebook stopped here: " + stopped.reason],
+                        )
+                    )
                 if is_solution(cell):
                     stuck = _error_of(cell)
     finally:
@@ -133,7 +142,14 @@ def _run_test_cell(cell, namespace: TestNamespace, kernel: LearnerKernel, stuck)
 
 def _failed(cell, message: str, misconception: str) -> TestResult:
     meta = cell.metadata["nbgrader"]
-    return TestResult(str(meta.get("grade_id", "")), 0.0, float(meta.get("points") or 0), False, message, misconception)
+    return TestResult(
+        str(meta.get("grade_id", "")),
+        0.0,
+        float(meta.get("points") or 0),
+        False,
+        message,
+        misconception,
+    )
 
 
 def _record(cell, run: TestRun | TestResult, summary: RunSummary) -> None:

@@ -101,7 +101,10 @@ class _LimitedClient(NotebookClient):
     def note_exit(self, cell=None, cell_index=None, execute_reply=None):
         """nbclient's on_cell_executed hook: did the cell ask the kernel to end (IPython's exit())?"""
         payloads = (execute_reply or {}).get("content", {}).get("payload") or []
-        if any(isinstance(p, dict) and p.get("source") == "ask_exit" and not p.get("keepkernel") for p in payloads):
+        if any(
+            isinstance(p, dict) and p.get("source") == "ask_exit" and not p.get("keepkernel")
+            for p in payloads
+        ):
             self.asked_to_exit = True  # exit(): the kernel is ending, whenever it gets round to it
 
     async def _async_check_alive(self) -> None:
@@ -128,8 +131,12 @@ class _LimitedClient(NotebookClient):
         self.budget -= size
         out = super().output(outs, msg, None, cell_index)  # no display updates across cells
         if out is not None and "data" in out:
-            out["data"] = {k: v for k, v in out["data"].items() if k in KEPT_MIME_TYPES
-                           and (k == "text/plain" or isinstance(v, str) and _BASE64.fullmatch(v))}
+            out["data"] = {
+                k: v
+                for k, v in out["data"].items()
+                if k in KEPT_MIME_TYPES
+                and (k == "text/plain" or isinstance(v, str) and _BASE64.fullmatch(v))
+            }
             if not out["data"]:
                 out["data"] = {"text/plain": "[output of a kind the grader does not keep]"}
             # Metadata (image width, filenames...) ends up in HTML attributes: keep none of it.
@@ -143,7 +150,9 @@ class _LimitedClient(NotebookClient):
 class LearnerKernel:
     """A kernel in the sandbox for one notebook: start(), run_cell(), fetch(), call(), close()."""
 
-    def __init__(self, launcher: KernelLauncher, limits: Limits, files: dict[str, bytes] | None = None):
+    def __init__(
+        self, launcher: KernelLauncher, limits: Limits, files: dict[str, bytes] | None = None
+    ):
         self.launcher = launcher
         self.limits = limits
         self.files = files or {}
@@ -197,7 +206,9 @@ class LearnerKernel:
         deadline = time.monotonic() + timeout
         while not sockets.sockets_exist(self.process.root, self.process.ip):
             if not self.process.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the kernel exited or did not open its sockets within {timeout} s")
+                raise RuntimeError(
+                    f"the kernel exited or did not open its sockets within {timeout} s"
+                )
             time.sleep(0.005)
 
     def close(self) -> None:
@@ -271,7 +282,10 @@ class LearnerKernel:
 
     def _decode(self, description, name):
         if type(description) is dict and description.get("t") == "raised":
-            ename, evalue = str(description.get("ename"))[:100], str(description.get("evalue"))[:2000]
+            ename, evalue = (
+                str(description.get("ename"))[:100],
+                str(description.get("evalue"))[:2000],
+            )
             raise learner_error(name, ename, evalue)
         return wire.decode(description, GraderStandins(self), wire.Budget())
 
@@ -284,7 +298,9 @@ class LearnerKernel:
 
     def _probe(self, request: dict, retry: bool = True):
         self.check_running()
-        cell = new_code_cell(PROBE.format(module=PROBE_MODULE, request=json.dumps(request), mime=wire.MIME))
+        cell = new_code_cell(
+            PROBE.format(module=PROBE_MODULE, request=json.dumps(request), mime=wire.MIME)
+        )
         self._set_timeout()
         self._client.probing = True
         try:
@@ -307,22 +323,30 @@ class LearnerKernel:
         try:
             run_sync(self._client.async_execute_cell)(cell, 0, store_history=store_history)
             if self._client.asked_to_exit:
-                self._stop("your notebook called exit(), which ends the Python kernel; remove that call")
+                self._stop(
+                    "your notebook called exit(), which ends the Python kernel; remove that call"
+                )
         except CellTimeoutError as error:
             if "IOPub" in str(error):
-                self._stop("your notebook's output was still arriving long after its cell finished; "
-                           "print less")
+                self._stop(
+                    "your notebook's output was still arriving long after its cell finished; "
+                    "print less"
+                )
             if self._notebook_limit_applies:
                 self._stop(f"the notebook ran longer than {self.limits.notebook_timeout:g} seconds "
                            "in total (the time limit); look for slow or waiting cells")  # fmt: skip
             self._stop(f"a cell was still running after {self.limits.cell_timeout:g} seconds (the "
                        "time limit); look for an endless loop or a very long computation")  # fmt: skip
         except DeadKernelError:
-            self._stop("the Python kernel stopped while running your notebook (it called exit(), "
-                       f"crashed, or used more than {self.limits.memory // 2**20} MiB of memory)")
+            self._stop(
+                "the Python kernel stopped while running your notebook (it called exit(), "
+                f"crashed, or used more than {self.limits.memory // 2**20} MiB of memory)"
+            )
         except AnswerTooLarge:
-            self._stop("your notebook sent the grader a message too large to read (an output or an "
-                       "answer with hundreds of thousands of parts); print or return less")
+            self._stop(
+                "your notebook sent the grader a message too large to read (an output or an "
+                "answer with hundreds of thousands of parts); print or return less"
+            )
 
     def _stop(self, reason: str):
         self.stopped = reason

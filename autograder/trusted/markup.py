@@ -6,6 +6,7 @@ step, turns every cell the learner authored as markdown or raw text into a fence
 the words stay readable, no HTML, link or script in them is interpreted. Cells the instructor
 wrote (nbgrader's read-only cells, restored from the gradebook) are left as they are.
 """
+
 from __future__ import annotations
 
 import re

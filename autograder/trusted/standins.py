@@ -54,7 +54,9 @@ class RemoteFunction:
 
     def __call__(self, *args, **kwargs):
         if self._ref is None or self._remote is None:
-            raise learner_error(self.__name__, "TypeError", "this function can only be checked by name")
+            raise learner_error(
+                self.__name__, "TypeError", "this function can only be checked by name"
+            )
         return self._remote.call(self._ref, self.__name__, args, kwargs)
 
     def __repr__(self) -> str:
@@ -74,14 +76,20 @@ def remote_module_class(name: str):
 
     def forward(self, *args, **kwargs):
         if self._ref is None or self._remote is None:
-            raise learner_error(type(self).__name__, "TypeError", "this model can only be checked by name")
+            raise learner_error(
+                type(self).__name__, "TypeError", "this model can only be checked by name"
+            )
         return self._remote.call(self._ref, type(self).__name__, args, kwargs)
 
     def __deepcopy__(self, memo):
         return self  # it lives in the learner's kernel; a copy here would be no copy there
 
-    namespace = {"__init__": __init__, "forward": forward, "__deepcopy__": __deepcopy__,
-                 "_learner_model": True}
+    namespace = {
+        "__init__": __init__,
+        "forward": forward,
+        "__deepcopy__": __deepcopy__,
+        "_learner_model": True,
+    }
     return type(_identifier(name) or "Module", (torch.nn.Module,), namespace)
 
 

@@ -87,8 +87,10 @@ class TestNamespace(dict):
         if name in self._deleted:
             self._restore(name, value)
         elif _defined_by_test(value) and (name in self._fetched or self._in_kernel(name)):
-            self.note(f"binds `{name}`, a name in the learner's kernel, to a {_kind(value)} the "
-                      f"test defines; learner code that uses `{name}` still uses the learner's own")
+            self.note(
+                f"binds `{name}`, a name in the learner's kernel, to a {_kind(value)} the "
+                f"test defines; learner code that uses `{name}` still uses the learner's own"
+            )
         self._fetched.discard(name)  # bound by a test cell: the test's own from now on
         super().__setitem__(name, value)
 
@@ -117,8 +119,10 @@ class TestNamespace(dict):
         if value is fetched and fetched is not None:
             ref = [name]
         if ref is None or not self._kernel.bind(name, ref):
-            self.note(f"deletes the learner's `{name}` and binds it to a value of its own; learner "
-                      f"code that uses `{name}` does not see that value")
+            self.note(
+                f"deletes the learner's `{name}` and binds it to a value of its own; learner "
+                f"code that uses `{name}` does not see that value"
+            )
 
 
 def _learner_ref(value) -> list | None:
@@ -182,8 +186,10 @@ def _partial_credit(text: str, max_points: float, namespace: TestNamespace) -> t
     except ValueError:
         return text, max_points
     if grade > max_points:
-        namespace.note(f"ends in {text}, more than its {max_points:g} points: scored "
-                       f"{max_points:g} (nbgrader would stop grading the notebook with an error)")
+        namespace.note(
+            f"ends in {text}, more than its {max_points:g} points: scored "
+            f"{max_points:g} (nbgrader would stop grading the notebook with an error)"
+        )
         return repr(float(max_points)), max_points
     if grade >= 0:
         return text, grade
@@ -208,7 +214,12 @@ def _outcome(source: str, namespace: TestNamespace, timeout: float, stuck: str |
             if last is not None:
                 namespace.value = eval(last, namespace)
     except Mistake as mistake:
-        return False, mistake.message.strip() or "This check failed.", mistake.misconception, _clip(stdout)
+        return (
+            False,
+            mistake.message.strip() or "This check failed.",
+            mistake.misconception,
+            _clip(stdout),
+        )
     except AssertionError as error:
         return False, str(error).strip() or "This check failed.", None, _clip(stdout)
     except KernelStopped as stopped:
@@ -218,16 +229,37 @@ def _outcome(source: str, namespace: TestNamespace, timeout: float, stuck: str |
         return False, _not_defined(missing.learner_name, stuck), "answer-not-defined", ""
     except LearnerError as error:
         if error.ename == "NotImplementedError":
-            return False, (f"`{error.function}` still raises NotImplementedError: replace "
-                           "`raise NotImplementedError()` with your code."), "not-attempted", ""
+            return (
+                False,
+                (
+                    f"`{error.function}` still raises NotImplementedError: replace "
+                    "`raise NotImplementedError()` with your code."
+                ),
+                "not-attempted",
+                "",
+            )
         return False, f"Calling `{error.function}` raised {error.ename}: {error.evalue}", \
             "raises-an-error", ""  # fmt: skip
     except wire.WireError as error:
-        return False, (f"The grader could not read your answer ({error}). Answers should be "
-                       "tensors, numbers, functions or torch.nn layers."), "unreadable-answer", ""
+        return (
+            False,
+            (
+                f"The grader could not read your answer ({error}). Answers should be "
+                "tensors, numbers, functions or torch.nn layers."
+            ),
+            "unreadable-answer",
+            "",
+        )
     except TestTimeout:
-        return False, (f"This test ran longer than {timeout:g} seconds checking your answer; "
-                       "look for an answer that is very large or very slow."), "test-timeout", ""
+        return (
+            False,
+            (
+                f"This test ran longer than {timeout:g} seconds checking your answer; "
+                "look for an answer that is very large or very slow."
+            ),
+            "test-timeout",
+            "",
+        )
     except Exception as error:  # the test could not handle what the learner gave it
         return False, ("This test could not check your answer: it is not the kind of value the "
                        f"exercise asks for ({type(error).__name__}: {_short(error)})."), \
@@ -238,10 +270,14 @@ def _outcome(source: str, namespace: TestNamespace, timeout: float, stuck: str |
 
 def _not_defined(name: str, stuck: str | None) -> str:
     if stuck:
-        return (f"`{name}` is not defined when this test runs, because the cell that should "
-                f"define it raised {stuck}. Fix that error first, then run the cell again.")
-    return (f"`{name}` is not defined when this test runs. Run the cell that defines it "
-            "(and the cells above it), and check the spelling.")
+        return (
+            f"`{name}` is not defined when this test runs, because the cell that should "
+            f"define it raised {stuck}. Fix that error first, then run the cell again."
+        )
+    return (
+        f"`{name}` is not defined when this test runs. Run the cell that defines it "
+        "(and the cells above it), and check the spelling."
+    )
 
 
 @contextlib.contextmanager

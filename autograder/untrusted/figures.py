@@ -100,11 +100,15 @@ def describe_axes(ax):
         "xticklabels": [t.get_text()[:MAX_NAME] for t in ax.get_xticklabels()][:MAX_TEXTS],
         "yticks": _floats(ax.get_yticks()),
         "yticklabels": [t.get_text()[:MAX_NAME] for t in ax.get_yticklabels()][:MAX_TEXTS],
-        "texts": [[_floats(t.get_position()), t.get_text()[:MAX_TEXT]] for t in ax.texts[:MAX_TEXTS]],
+        "texts": [
+            [_floats(t.get_position()), t.get_text()[:MAX_TEXT]] for t in ax.texts[:MAX_TEXTS]
+        ],
         "lines": lines,
         "collections": collections,
         "patches": patches,
-        "legend": [t.get_text()[:MAX_NAME] for t in legend.get_texts()][:MAX_TEXTS] if legend else None,
+        "legend": [t.get_text()[:MAX_NAME] for t in legend.get_texts()][:MAX_TEXTS]
+        if legend
+        else None,
     }
 
 

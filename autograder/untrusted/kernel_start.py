@@ -24,7 +24,10 @@ def guard_messages(limit):
 
     def bounded_send(self, stream, msg_or_type, content=None, *args, **kwargs):
         if isinstance(msg_or_type, dict):
-            kind, body = msg_or_type.get("msg_type") or msg_or_type.get("header", {}).get("msg_type"), msg_or_type.get("content")
+            kind, body = (
+                msg_or_type.get("msg_type") or msg_or_type.get("header", {}).get("msg_type"),
+                msg_or_type.get("content"),
+            )
         else:
             kind, body = msg_or_type, content
         if isinstance(body, dict):
@@ -43,11 +46,15 @@ def guard_messages(limit):
 
 
 def shrunk(kind, content, size):
-    notice = "[an output of %d bytes, more than the grader reads, was left out]" % size
+    notice = f"[an output of {size} bytes, more than the grader reads, was left out]"
     if kind == "stream":
         return {"name": content.get("name", "stdout"), "text": notice + "\n"}
     if kind == "error":
-        return {"ename": str(content.get("ename", "Error"))[:200], "evalue": notice, "traceback": [notice]}
+        return {
+            "ename": str(content.get("ename", "Error"))[:200],
+            "evalue": notice,
+            "traceback": [notice],
+        }
     body = {"data": {"text/plain": notice}, "metadata": {}}
     if kind == "execute_result":
         body["execution_count"] = content.get("execution_count")

@@ -3,9 +3,10 @@
 `sandbox.forkserver.ForkServer` runs this module (`python -m autograder_zygote`, with the
 untrusted modules bound read-only into the sandbox) inside a bubblewrap sandbox (no network,
 read-only system, a tmpfs at /scratch) as root of that sandbox with only the capabilities to
-make homes, namespaces and drop to the learner's uid. It never runs learner code itself. For each notebook it forks a child that drops to
-an unprivileged user id, limits itself, and becomes an IPython kernel with torch, numpy,
-matplotlib and ipykernel already imported (the imports cost seconds; the fork, milliseconds).
+make homes, namespaces and drop to the learner's uid. It never runs learner code itself. For
+each notebook it forks a child that drops to an unprivileged user id, limits itself, and becomes
+an IPython kernel with torch, numpy, matplotlib and ipykernel already imported (the imports cost
+seconds; the fork, milliseconds).
 When grading of that notebook ends, every process of that user id is killed and its folder
 removed, so nothing of one learner is alive or on disk when the next one starts.
 
@@ -18,6 +19,7 @@ Protocol: one JSON object per line on stdin, one reply per line on stdout.
 This file must not import the autograder package (it is not visible in the sandbox); it imports
 its neighbour `autograder_kernel_start`, bound beside it.
 """
+
 import base64
 import ctypes
 import json
@@ -47,19 +49,24 @@ def preload():
     if os.path.exists(font_cache):
         import matplotlib
         from matplotlib import font_manager
-        shutil.copy(font_cache, "/scratch/.mpl/fontlist-v%s.json" % font_manager.FontManager.__version__)
+
+        shutil.copy(
+            font_cache,
+            f"/scratch/.mpl/fontlist-v{font_manager.FontManager.__version__}.json",
+        )
         del matplotlib
-    import numpy  # noqa: F401
-    import torch  # noqa: F401
-    import torch.nn  # noqa: F401
-    import torch.nn.functional  # noqa: F401
-    import matplotlib.pyplot  # noqa: F401
-    import ipykernel.kernelapp  # noqa: F401
-    import ipykernel.ipkernel  # noqa: F401
-    import IPython.core.interactiveshell  # noqa: F401
-    import ipykernel.debugger  # noqa: F401  (pulls in debugpy: a third of a kernel's start-up)
-    import matplotlib_inline.backend_inline  # noqa: F401
     import sqlite3  # noqa: F401
+
+    import ipykernel.debugger
+    import ipykernel.ipkernel
+    import ipykernel.kernelapp  # noqa: F401
+    import IPython.core.interactiveshell  # noqa: F401
+    import matplotlib.pyplot
+    import matplotlib_inline.backend_inline  # noqa: F401
+    import numpy  # noqa: F401
+    import torch
+    import torch.nn
+    import torch.nn.functional  # noqa: F401
 
 
 IDLE = 0.5  # seconds without a request after which the server uses its time for preload_later
@@ -98,7 +105,9 @@ def spawn(request):
         config = Config()
         config.IPKernelApp.connection_file = home + "/.kernel.json"
         config.IPKernelApp.quiet = True
-        config.IPKernelApp.matplotlib = "inline"  # pyplot was imported before this kernel's shell existed
+        config.IPKernelApp.matplotlib = (
+            "inline"  # pyplot was imported before this kernel's shell existed
+        )
         config.HistoryManager.hist_file = ":memory:"
         app = IPKernelApp.instance(config=config)
         # That config is the whole command line: building the parser for one (every option of every
@@ -151,7 +160,9 @@ def become_learner(request, home):
         json.dump(dict(request["connection"], ip=home + "/.kernel"), f)
     os.chdir(home)
     os.environ.clear()
-    os.environ.update({name: value.replace("{home}", home) for name, value in request["env"].items()})
+    os.environ.update(
+        {name: value.replace("{home}", home) for name, value in request["env"].items()}
+    )
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
@@ -201,7 +212,7 @@ def _running_as(uid):
     for pid in os.listdir("/proc"):
         try:
             if pid.isdigit() and os.stat("/proc/" + pid).st_uid == uid:
-                with open("/proc/%s/stat" % pid) as f:
+                with open(f"/proc/{pid}/stat") as f:
                     if f.read().rsplit(")", 1)[1].split()[0] != "Z":
                         running.append(pid)
         except OSError:

@@ -1,6 +1,7 @@
 """One notebook open in JupyterLab, driven as a learner drives it: the Run menu, typing in a cell,
 the Validate button. Every wait is for something on the page (the kernel status, cell prompts,
 a dialog), never for a fixed time."""
+
 from __future__ import annotations
 
 import math
@@ -138,8 +139,12 @@ class NotebookPage:
         message = dialog.locator("#validation-message")
         if message.count():
             blocks = message.locator(":scope > .jp-RenderedText").all_inner_texts()
-            verdict = Verdict(title=title, passed="validation-success" in (message.get_attribute("class") or ""),
-                              text=message.inner_text(), errors=blocks[1::2])
+            verdict = Verdict(
+                title=title,
+                passed="validation-success" in (message.get_attribute("class") or ""),
+                text=message.inner_text(),
+                errors=blocks[1::2],
+            )
         else:  # "Validation failed: Cannot save notebook" and the like
             verdict = Verdict(title=title, passed=False, text=dialog.inner_text(), errors=[])
         self.page.screenshot(path=screenshot)
@@ -178,7 +183,8 @@ class NotebookPage:
         self.page.set_viewport_size({"width": self.page.viewport_size["width"], "height": height})
         self.page.wait_for_function(
             "([nb, h]) => document.querySelector(nb + ' .jp-WindowedPanel-outer').clientHeight === h",
-            arg=[NOTEBOOK, height - chrome])
+            arg=[NOTEBOOK, height - chrome],
+        )
 
     def screenshot_pages(self, stem: Path, page_height: int = 1400) -> list[Path]:
         """The whole notebook as consecutive pictures of about `page_height` pixels, `<stem>-1.png`..."""
@@ -189,7 +195,9 @@ class NotebookPage:
             for number in range(pages):
                 top, bottom = height * number // pages, height * (number + 1) // pages
                 paths.append(stem.with_name(f"{stem.name}-{number + 1}.png"))
-                self.page.screenshot(path=paths[-1], clip={"x": 0, "y": top, "width": width, "height": bottom - top})
+                self.page.screenshot(
+                    path=paths[-1], clip={"x": 0, "y": top, "width": width, "height": bottom - top}
+                )
         return paths
 
     def screenshot_outputs(self, index: int, path: Path) -> None:

