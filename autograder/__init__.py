@@ -1,4 +1,5 @@
-"""Activation functions with PyTorch: course tooling around nbgrader (build, sandboxed grading, checks)."""
+"""Activation functions with PyTorch: course tooling around nbgrader (build, sandboxed grading,
+checks)."""
 
 import sys
 from importlib.metadata import PackageNotFoundError, version

@@ -49,10 +49,11 @@ def build(course: Course, *, check: bool = False) -> BuildReport:
         release, solutions = out / "notebooks", out / "solutions"
         # --check leaves the course's gradebook alone; a real build updates it for grading.
         db_url = f"sqlite:///{out / 'gradebook.db'}" if check else course.db_url
-        # Kernels on IPC sockets of this build's own: no TCP port to race for, no plain-text warning.
+        # Kernels on IPC sockets of this build's own: no TCP port to race for, no plain-text
+        # warning.
         kernels = {"KernelManager": {"transport": "ipc", "ip": str(out / "kernel")}}
-        api = course.api(release_directory=str(release), solution_directory=str(solutions), db_url=db_url,
-                         settings=kernels)  # fmt: skip
+        api = course.api(release_directory=str(release), solution_directory=str(solutions),
+                         db_url=db_url, settings=kernels)  # fmt: skip
         for lesson in lessons:
             _ok(
                 api.generate_assignment(lesson, force=True, create=True),
@@ -179,8 +180,9 @@ def _ignored_by_git(folder: Path, paths: list[Path]) -> set[Path]:
     if not paths:
         return set()
     try:
-        run = subprocess.run(["git", "check-ignore", "--stdin", "-z"], cwd=folder, capture_output=True,
-                             input=b"\0".join(str(p).encode() for p in paths), timeout=60)  # fmt: skip
+        run = subprocess.run(["git", "check-ignore", "--stdin", "-z"], cwd=folder,
+                             capture_output=True, input=b"\0".join(str(p).encode() for p in paths),
+                             timeout=60)  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return set()
     if run.returncode not in (0, 1):  # 128: not a git work tree
@@ -196,7 +198,8 @@ def main(*, course: Course, check: bool) -> int:
             print("stale (run `autograder build`):", *report.stale, sep="\n  ")
             return 1
         print(
-            f"notebooks/ and solutions/ are up to date ({len(report.lessons)} lessons, {report.seconds:.1f} s)"
+            f"notebooks/ and solutions/ are up to date ({len(report.lessons)} lessons, "
+            f"{report.seconds:.1f} s)"
         )
     else:
         print(

@@ -228,8 +228,9 @@ def run(args: argparse.Namespace, course_dir: str | None, verbose: bool) -> int:
         return fleet(args, course, verbose)
     from .grading.batch import main as grade
 
-    return grade(course=course, submitted=args.submitted, assignments=args.assignment, students=args.student,
-                 jobs=args.jobs, feedback=not args.no_feedback, verbose=verbose)  # fmt: skip
+    return grade(course=course, submitted=args.submitted, assignments=args.assignment,
+                 students=args.student, jobs=args.jobs, feedback=not args.no_feedback,
+                 verbose=verbose)  # fmt: skip
 
 
 def fleet(args: argparse.Namespace, course, verbose: bool) -> int:
@@ -245,8 +246,9 @@ def fleet(args: argparse.Namespace, course, verbose: bool) -> int:
     if args.command == "worker":
         from .fleet.machine import main as worker
 
-        return worker(course=course, dsn=args.queue, jobs=args.jobs, name=args.name, scratch=args.scratch,
-                      heartbeat=args.heartbeat, stalled_after=args.stalled_after)  # fmt: skip
+        return worker(course=course, dsn=args.queue, jobs=args.jobs, name=args.name,
+                      scratch=args.scratch, heartbeat=args.heartbeat,
+                      stalled_after=args.stalled_after)  # fmt: skip
     if args.command == "serve":
         from .fleet.serve import main as serve
 
@@ -256,9 +258,9 @@ def fleet(args: argparse.Namespace, course, verbose: bool) -> int:
     from .fleet.enqueue import main as enqueue
 
     if args.command == "enqueue":
-        return enqueue(course=course, dsn=args.queue, submitted=args.submitted, assignments=args.assignment,
-                       students=args.student)  # fmt: skip
+        return enqueue(course=course, dsn=args.queue, submitted=args.submitted,
+                       assignments=args.assignment, students=args.student)  # fmt: skip
     if args.command == "collect-results":
         return collect(course=course, dsn=args.queue, wait=not args.no_wait, verbose=verbose)
-    return grade(course=course, dsn=args.queue, submitted=args.submitted, assignments=args.assignment,
-                 students=args.student, verbose=verbose)  # fmt: skip
+    return grade(course=course, dsn=args.queue, submitted=args.submitted,
+                 assignments=args.assignment, students=args.student, verbose=verbose)  # fmt: skip

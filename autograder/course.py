@@ -119,7 +119,8 @@ class Course:
         )
 
     def instructor_files(self, lesson: str) -> list[str]:
-        """The lesson's files besides its notebooks (data, helper modules), relative to its folder."""
+        """The lesson's files besides its notebooks (data, helper modules), relative to its
+        folder."""
         from nbgrader.utils import find_all_files
 
         folder = self.source / lesson

@@ -36,7 +36,8 @@ class Lesson:
 
     def test_points(self) -> dict[str, float]:
         """grade_id -> points of each graded cell, in notebook order."""
-        return {cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"].get("points") or 0)
+        return {cell.metadata["nbgrader"]["grade_id"]:
+                    float(cell.metadata["nbgrader"].get("points") or 0)
                 for cell in self.notebook.cells if is_grade(cell)}  # fmt: skip
 
     def region_lines(self) -> tuple[set[str], set[str]]:

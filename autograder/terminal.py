@@ -81,7 +81,8 @@ def warn_unsandboxed(console: Console) -> None:
 
 
 def print_summary(console: Console, outcome, *, verbose: bool = False) -> None:
-    """The score table, the ungradable notebooks with their reasons, remarks, and where files are."""
+    """The score table, the ungradable notebooks with their reasons, remarks, and where files
+    are."""
     results = outcome.results
     lessons = sorted({r.assignment for r in results})
     by_student: dict = defaultdict(dict)

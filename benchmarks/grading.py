@@ -75,7 +75,8 @@ def main() -> int:
         tmp = Path(tmp)
         floor = measure_floor(lessons)
         print(
-            f"floor (fork a warm kernel, run the lesson's learner cells): {floor:.3f} s per notebook"
+            "floor (fork a warm kernel, run the lesson's learner cells): "
+            f"{floor:.3f} s per notebook"
         )
 
         ours = run_ours(tmp / "ours", lessons, args.submissions, args.jobs, env)
@@ -94,8 +95,9 @@ def main() -> int:
             wall, cpu = graded["wall"] + feedback["wall"], graded["cpu"] + feedback["cpu"]
             n = args.submissions
             print(
-                f"\nplain nbgrader (autograde + generate_feedback): {wall:7.1f} s  {wall / n:.3f} s per "
-                f"submission  {cpu / n:.3f} core-s each  peak {max(graded['peak'], feedback['peak']) / 2**20:.0f} MiB"
+                f"\nplain nbgrader (autograde + generate_feedback): {wall:7.1f} s  "
+                f"{wall / n:.3f} s per submission  {cpu / n:.3f} core-s each  "
+                f"peak {max(graded['peak'], feedback['peak']) / 2**20:.0f} MiB"
             )
             print(f"speed-up, end to end with feedback: {wall / ours['wall']:.2f}x "
                   f"(core-seconds: {cpu / ours['cpu']:.2f}x)")  # fmt: skip
@@ -105,13 +107,15 @@ def main() -> int:
             per_minute = args.large / large["wall"] * 60
             marginal = (large["cpu"] - ours["cpu"]) / (args.large - args.submissions)
             print(
-                f"\nlarge run, {args.large} submissions: {large['wall']:.1f} s, {per_minute:.0f} notebooks per "
-                f"minute, {large['cpu'] / args.large:.3f} core-s each, peak per worker "
-                f"{large['worker_peak'] / 2**20:.0f} MiB, whole tree {large['peak'] / 2**20:.0f} MiB"
+                f"\nlarge run, {args.large} submissions: {large['wall']:.1f} s, "
+                f"{per_minute:.0f} notebooks per minute, "
+                f"{large['cpu'] / args.large:.3f} core-s each, peak per worker "
+                f"{large['worker_peak'] / 2**20:.0f} MiB, "
+                f"whole tree {large['peak'] / 2**20:.0f} MiB"
             )
             print(
-                f"steady state (core-seconds of the {args.large - args.submissions} notebooks beyond the first "
-                f"{args.submissions}): {marginal:.3f} core-s per notebook"
+                f"steady state (core-seconds of the {args.large - args.submissions} notebooks "
+                f"beyond the first {args.submissions}): {marginal:.3f} core-s per notebook"
             )
             print(f"a class of 1,000 on this machine: about {1000 / per_minute:.0f} minutes")
     return 0
@@ -152,7 +156,8 @@ def report_ours(ours: dict, n: int) -> None:
         )
         table["nbgrader bookkeeping"] = table.get("autograde", 0) - inside
     print(
-        f"\nautograder grade (with feedback): {ours['wall']:7.1f} s  {ours['wall'] / n:.3f} s per submission  "
+        f"\nautograder grade (with feedback): {ours['wall']:7.1f} s  "
+        f"{ours['wall'] / n:.3f} s per submission  "
         f"{ours['cpu'] / n:.3f} core-s each  peak {ours['peak'] / 2**20:.0f} MiB, "
         f"per worker {ours['worker_peak'] / 2**20:.0f} MiB"
     )
@@ -161,7 +166,8 @@ def report_ours(ours: dict, n: int) -> None:
         walls = totals.get(name, [0.0])
         print(f"    {name:<22} {max(walls):.2f} s (longest of {len(walls)})")
     print(
-        "  per notebook (mean seconds: wall, and the grading process's own CPU; the kernel's is not in it):"
+        "  per notebook (mean seconds: wall, and the grading process's own CPU; "
+        "the kernel's is not in it):"
     )
     for name in PER_NOTEBOOK:
         print(f"    {name:<22} {per.get(name, 0):.3f}  cpu {cpu.get(name, 0):.3f}")

@@ -43,8 +43,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
-# The wrong answer typed in the browser: (lesson, name of a `kind: wrong` entry in tests/lessons/variants/).
-# Its first failing test must fail on a visible check (hidden ones are not in the release): Run All stops there.
+# The wrong answer typed in the browser: (lesson, name of a `kind: wrong` entry in
+# tests/lessons/variants/). Its first failing test must fail on a visible check (hidden ones are
+# not in the release): Run All stops there.
 WRONG = ("01-lemur", "whole numbers make an int64 tensor")
 
 
@@ -57,7 +58,8 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab as `make lab` runs it: started in the course folder, serving the learner's notebooks."""
+    """JupyterLab as `make lab` runs it: started in the course folder, serving the learner's
+    notebooks."""
     base = tmp_path_factory.mktemp("browser")
     course = base / "course"
     (course / "notebooks").mkdir(parents=True)
@@ -84,7 +86,8 @@ def browser(tmp_path_factory):
 
 @pytest.fixture
 def page(browser, lab, artifacts, request):
-    """A fresh tab; if the test fails, what it showed last and the server's log are kept as artifacts."""
+    """A fresh tab; if the test fails, what it showed last and the server's log are kept as
+    artifacts."""
     failures = request.session.testsfailed
     page = browser.new_page()
     yield page
@@ -130,8 +133,8 @@ def failure_message(text: str) -> str | None:
 
 @pytest.mark.parametrize("lesson", lessons())
 def test_lesson_with_reference_answers_runs_plots_and_validates(lesson, lab, page, artifacts):
-    """With the reference answers, does every cell run, every plot show, every visible test pass, and
-    does Validate agree?"""
+    """With the reference answers, does every cell run, every plot show, every visible test pass,
+    and does Validate agree?"""
     nb = answered(lesson)
     ids = grade_ids(nb)
     path = put(lab, lesson, nb, f"{lesson}.ipynb", lesson)
@@ -173,7 +176,8 @@ def test_lesson_with_reference_answers_runs_plots_and_validates(lesson, lab, pag
 
 
 def test_wrong_answer_typed_in_shows_its_misconception_and_fails_validate(lab, page, artifacts):
-    """Does a learner who types a known-wrong answer read its misconception, in the page and in Validate?"""
+    """Does a learner who types a known-wrong answer read its misconception, in the page and in
+    Validate?"""
     lesson, name = WRONG
     variant = next(v for v in variants(lesson) if v["name"] == name and v["kind"] == "wrong")
     nb = answered(lesson)

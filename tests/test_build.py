@@ -1,4 +1,5 @@
-"""Is the learner release generated, current, free of secrets and outputs, and are solutions executed?"""
+"""Is the learner release generated, current, free of secrets and outputs, and are solutions
+executed?"""
 
 import json
 import re

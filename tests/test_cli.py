@@ -1,4 +1,5 @@
-"""Does the command line speak one way: errors as one line and exit 2, --version, --course anywhere?"""
+"""Does the command line speak one way: errors as one line and exit 2, --version, --course
+anywhere?"""
 
 from __future__ import annotations
 

@@ -121,8 +121,10 @@ def test_honest_noise_costs_nothing(launcher, settings):
         launcher,
         settings,
         "import sys, warnings, torch\nwarnings.warn('deprecated', UserWarning)\n"
-        "print('progress', file=sys.stderr)\nfor i in range(50): print(f'\\r{i}%', end='', file=sys.stderr)\n"
-        "def f(z):\n    warnings.warn('inside the answer')\n    print('debug', z, file=sys.stderr)\n"
+        "print('progress', file=sys.stderr)\n"
+        "for i in range(50): print(f'\\r{i}%', end='', file=sys.stderr)\n"
+        "def f(z):\n    warnings.warn('inside the answer')\n"
+        "    print('debug', z, file=sys.stderr)\n"
         "    return torch.sigmoid(z)",
         sigmoid_test(),
     )

@@ -1,4 +1,5 @@
-"""Does `autograder grade` turn a class folder into agreeing grades, feedback and CSV, repeatably?"""
+"""Does `autograder grade` turn a class folder into agreeing grades, feedback and CSV,
+repeatably?"""
 
 from __future__ import annotations
 

@@ -49,7 +49,8 @@ HONEST = (
 ATTACKS = {
     "many-layers": (
         "from torch import nn\n"
-        "model = nn.Sequential(*[nn.Sequential(*[nn.Identity() for _ in range(200)]) for _ in range(200)])",
+        "model = nn.Sequential(*[nn.Sequential(*[nn.Identity() for _ in range(200)])"
+        " for _ in range(200)])",
         "assert len(model) == 200",
     ),
     "many-segments": (
@@ -61,13 +62,16 @@ ATTACKS = {
     ),
     "outputs-during-a-probe": (
         "from IPython.display import publish_display_data\ndef f(x):\n    page = 'x' * 8_000_000\n"
-        "    for _ in range(100):\n        publish_display_data({'text/plain': page})\n    return x",
+        "    for _ in range(100):\n"
+        "        publish_display_data({'text/plain': page})\n    return x",
         "import torch\nassert f(torch.ones(1)).sum() == 1",
     ),
     "widget-messages-during-a-probe": (
         "from ipykernel.comm import Comm\n"
-        "def f(x):\n    comm = Comm(target_name='jupyter.widget', data={'state': {'v': 'z' * 1_000_000}})\n"
-        "    for i in range(800):\n        comm.send({'method': 'update', 'state': {f'v{i}': 'z' * 1_000_000}})\n"
+        "def f(x):\n"
+        "    comm = Comm(target_name='jupyter.widget', data={'state': {'v': 'z' * 1_000_000}})\n"
+        "    for i in range(800):\n"
+        "        comm.send({'method': 'update', 'state': {f'v{i}': 'z' * 1_000_000}})\n"
         "    return x",
         "import torch\nassert f(torch.ones(1)).sum() == 1",
     ),
@@ -76,7 +80,8 @@ ATTACKS = {
         "session.Session.send = next(c.cell_contents for c in session.Session.send.__closure__\n"
         "                            if getattr(c.cell_contents, '__name__', '') == 'send')\n"
         "from IPython.display import publish_display_data\n"
-        "def f(x):\n    publish_display_data({'application/vnd.autograder.value+json': [{}] * 1_900_000})\n"
+        "def f(x):\n"
+        "    publish_display_data({'application/vnd.autograder.value+json': [{}] * 1_900_000})\n"
         "    return x",
         "import torch\nf(torch.ones(1))",
     ),

@@ -643,7 +643,8 @@ def _tests_after(course: Path, lesson: str, exercise: str) -> list[str]:
 
 
 def make_lms_zip(path: Path = LMS_ZIP) -> None:
-    """Write the sample LMS download from the current release of LMS_LESSON (run this file to redo it)."""
+    """Write the sample LMS download from the current release of LMS_LESSON (run this file to redo
+    it)."""
     from autograder.build import build
     from autograder.course import Course
 

@@ -520,7 +520,8 @@ def test_readme_shows_the_report_and_the_command():
 
 
 def test_a_class_with_nothing_graded_and_no_release_still_gets_a_page(course):
-    """No graded notebook, and a lesson whose release was never built: the page says so, no error."""
+    """No graded notebook, and a lesson whose release was never built: the page says so, no
+    error."""
     import shutil
 
     shutil.rmtree(course / "notebooks" / SECOND)

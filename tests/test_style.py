@@ -26,6 +26,6 @@ def test_the_tree_is_formatted():
 
 
 def test_the_pre_commit_configuration_is_valid():
-    run = subprocess.run([str(BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml"], cwd=REPO,
-                         capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run([str(BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml"],
+                         cwd=REPO, capture_output=True, text=True)  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr

@@ -87,7 +87,7 @@ PLANTER = "t00-planter"
 SECRET_ENV = "THREAT_CORPUS_INSTRUCTOR_TOKEN"
 
 
-# ====================================================================================== lesson facts
+# ======================================================================== lesson facts
 
 
 def reference_answers() -> dict[str, str]:
@@ -124,7 +124,8 @@ _MESSAGE_LINE = re.compile(r"""^(f?["']|[()\]])""")
 
 
 def hidden_test_lines() -> list[str]:
-    """Code lines of the hidden tests that appear nowhere in the release (so finding one = a leak)."""
+    """Code lines of the hidden tests that appear nowhere in the release (so finding one = a
+    leak)."""
     released = _release_text()
     lines = {"### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"}
     for cell in source_notebook(LESSON).cells:
@@ -157,7 +158,7 @@ def solution_lines() -> list[str]:
     return sorted(found)
 
 
-# ====================================================================================== HTML reading
+# ======================================================================== HTML reading
 
 
 class _Page(HTMLParser):
@@ -253,7 +254,7 @@ def resource_urls(page: _Page) -> set:
     }
 
 
-# ====================================================================================== the run
+# ======================================================================== the run
 
 
 @dataclass
@@ -309,7 +310,8 @@ class Run:
         return "\n".join(parts)
 
     def everything_shown(self, student: str) -> str:
-        """What a learner or instructor can read about this learner: outputs, feedback, grades.json entry."""
+        """What a learner or instructor can read about this learner: outputs, feedback, grades.json
+        entry."""
         page = self.page(student)
         return "\n".join(
             [
@@ -432,7 +434,8 @@ def _processes(match) -> list:
 
 
 def _survivors(match, grace: float = 10.0) -> list:
-    """Processes matching `match` still alive `grace` seconds after grading (kills take a moment)."""
+    """Processes matching `match` still alive `grace` seconds after grading (kills take a
+    moment)."""
     _gone, alive = psutil.wait_procs(_processes(match), timeout=grace)
     described = []
     for proc in alive:
@@ -458,9 +461,10 @@ def _in_sandbox_uid_range(since: float, token: str):
 
 
 def _started_by_this_run(proc, since: float, token: str) -> bool:
-    """Did this run start `proc`? Yes if an ancestor carries the run's environment marker (the grading
-    workers inherit it, and so do the sandboxes they start), or if it was orphaned to init; no if its
-    ancestry reaches a process older than the run first (another grader on this machine)."""
+    """Did this run start `proc`? Yes if an ancestor carries the run's environment marker (the
+    grading workers inherit it, and so do the sandboxes they start), or if it was orphaned to init;
+    no if its ancestry reaches a process older than the run first (another grader on this
+    machine)."""
     try:
         for parent in proc.parents():
             if parent.pid == 1:
@@ -589,7 +593,7 @@ def run(tmp_path_factory) -> Run:
         abstract.close()
 
 
-# ====================================================================================== parametrization
+# ======================================================================== parametrization
 
 
 def _param(case: Case):
@@ -612,7 +616,7 @@ def _score(run: Run, passes) -> float:
     return sum(run.points[g] for g in passes)
 
 
-# ====================================================================================== every learner
+# ======================================================================== every learner
 
 
 def test_every_learner_has_exactly_one_result(run):
@@ -642,7 +646,8 @@ def test_submission_gets_exactly_its_expected_outcome(run, case):
 
 @pytest.mark.parametrize("case", [_param(c) for c in WITH_TWIN])
 def test_hostile_code_earns_what_the_plain_answer_earns(run, case):
-    """Do patched checkers, poison, rewriting, fakes, forgery and tampering earn nothing over the twin?"""
+    """Do patched checkers, poison, rewriting, fakes, forgery and tampering earn nothing over the
+    twin?"""
     mine, twin = run.grades[case.student], run.grades[case.twin]
     assert twin["status"] == mine["status"] == "graded"
     verdict = lambda result: {t["grade_id"]: (t["passed"], t["points"]) for t in result["tests"]}  # noqa: E731
@@ -691,20 +696,22 @@ def test_notes_say_what_happened(run, case):
 
 
 def test_note_names_the_total_time_limit_when_it_ends_a_cell(run):
-    """When many cells just under the cell limit exhaust the notebook limit, does the note say so?"""
+    """When many cells just under the cell limit exhaust the notebook limit, does the note say
+    so?"""
     notes = " ".join(run.grades["t01-hang-many-sleeps"]["notes"])
     assert f"{NOTEBOOK_TIMEOUT} seconds" in notes, notes
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in HONEST_CASES])
 def test_honest_noise_costs_nothing(run, case):
-    """Do warnings, stderr, progress bars, prints and helper cells leave full marks and clean messages?"""
+    """Do warnings, stderr, progress bars, prints and helper cells leave full marks and clean
+    messages?"""
     result = run.grades[case.student]
     assert result["score"] == result["max_score"] == sum(run.points.values())
     assert all(t["message"].startswith("✓") for t in result["tests"]), result["tests"]
 
 
-# ====================================================================================== secrets
+# ======================================================================== secrets
 
 
 @pytest.mark.parametrize("student", [c.student for c in CASES])
@@ -729,7 +736,8 @@ def test_no_instructor_secret_in_anything_shown(run, student):
 
 @pytest.mark.parametrize("case", [_param(c) for c in STUBS])
 def test_learner_without_answers_never_sees_the_solutions(run, case):
-    """Can a learner who wrote no answer get reference solution code into their outputs or feedback?"""
+    """Can a learner who wrote no answer get reference solution code into their outputs or
+    feedback?"""
     shown = run.everything_shown(case.student)
     leaked = [line for line in solution_lines() if line in shown]
     assert not leaked, leaked[:5]
@@ -756,11 +764,12 @@ def test_reader_reached_nothing_of_the_course(run):
     assert not course_reads, course_reads
 
 
-# ====================================================================================== writes and network
+# ======================================================================== writes and network
 
 
 def test_course_folder_unchanged_except_grader_outputs(run):
-    """Is every file of the course (source, release, config, submissions) byte-identical after grading?"""
+    """Is every file of the course (source, release, config, submissions) byte-identical after
+    grading?"""
     changed = {p for p in run.before.keys() & run.after.keys() if run.before[p] != run.after[p]}
     assert not changed, sorted(changed)
     assert not run.before.keys() - run.after.keys(), "files disappeared"
@@ -770,12 +779,14 @@ def test_course_folder_unchanged_except_grader_outputs(run):
 
 
 def test_nothing_written_outside_the_sandbox(run):
-    """Did any learner leave a file in the course, /tmp, /dev/shm, the instructor's home or site-packages?"""
+    """Did any learner leave a file in the course, /tmp, /dev/shm, the instructor's home or
+    site-packages?"""
     assert run.host_leftovers == []
 
 
 def test_writer_was_refused_everywhere(run):
-    """Did every gradebook update, file change, config change, connection and DNS lookup of the writer fail?"""
+    """Did every gradebook update, file change, config change, connection and DNS lookup of the
+    writer fail?"""
     output = run.output_text("t24-write-and-connect")
     assert "no DNS" in output, "the writer did not reach its end"
     for success in ("UPDATED ", "CHANGED ", "CONFIG CHANGED", "CONNECTED"):
@@ -808,7 +819,8 @@ def _gradebook_rows(course: Path, student: str) -> dict:
 
 @pytest.mark.parametrize("student", BASELINE)
 def test_bystanders_gradebook_rows_match_a_clean_class(run, student):
-    """Are a bystander's gradebook rows in the hostile class identical to those from a clean class?"""
+    """Are a bystander's gradebook rows in the hostile class identical to those from a clean
+    class?"""
     assert _gradebook_rows(run.course, student) == _gradebook_rows(run.baseline, student)
 
 
@@ -840,11 +852,12 @@ def test_gradebook_agrees_with_grades_json(run):
     assert mismatched == {}
 
 
-# ====================================================================================== limits and processes
+# ======================================================================== limits and processes
 
 
 def test_no_sandbox_process_survives_grading(run):
-    """Is any process of a sandbox user id (60000-64999) started during grading still alive after it?"""
+    """Is any process of a sandbox user id (60000-64999) started during grading still alive after
+    it?"""
     assert run.survivors == []
 
 
@@ -864,7 +877,8 @@ def test_kernel_memory_is_limited(run):
 
 
 def test_kernel_disk_is_limited(run):
-    """Does filling the kernel's home stop near the scratch size (256 MB), not on the host's disk?"""
+    """Does filling the kernel's home stop near the scratch size (256 MB), not on the host's
+    disk?"""
     written = _numbers_after(run, "t03-exhaust-memory-disk", "DISK-LIMITED")
     assert written and written[0] <= 256, run.output_text("t03-exhaust-memory-disk")[-500:]
 
@@ -896,7 +910,8 @@ def test_grades_json_stays_small(run):
 
 
 def test_output_flood_is_cut(run):
-    """Is the 50 MB line (and the million prints) cut to the output budget in the stored notebook?"""
+    """Is the 50 MB line (and the million prints) cut to the output budget in the stored
+    notebook?"""
     nb = run.autograded("t04-exhaust-output")
     stored = sum(len(json.dumps(o)) for c in nb.cells for o in c.get("outputs", []))
     assert stored <= 2 * 1024**2
@@ -907,12 +922,13 @@ GRADER_MEMORY_LIMIT_KIB = 2 * 1024**2  # the kernel's own limit (c.Limits.memory
 
 
 def test_grader_memory_stays_bounded_when_a_layer_claims_a_huge_size(run):
-    """Does a learner-declared layer size make a grading process grow past the kernel's memory limit?"""
+    """Does a learner-declared layer size make a grading process grow past the kernel's memory
+    limit?"""
     grew = run.rss_after_kib > max(run.rss_before_kib, GRADER_MEMORY_LIMIT_KIB)
     assert not grew, f"a grading process reached {run.rss_after_kib // 1024} MiB"
 
 
-# ====================================================================================== cross-learner / structure
+# ======================================================================== cross-learner / structure
 
 
 def test_learner_code_never_runs_in_another_learners_kernel(run):
@@ -934,13 +950,15 @@ def test_injected_grade_cells_never_run_in_the_grader(run):
 
 
 def test_grader_never_unpickles_learner_data(run):
-    """Does a forged pickle in a probe answer ever get loaded (it would create a file on the host)?"""
+    """Does a forged pickle in a probe answer ever get loaded (it would create a file on the
+    host)?"""
     assert not os.path.exists(f"/tmp/threat-{run.ctx.sentinel}-unpickled")
     assert "probes forged" in run.output_text("t19-forge-probes-wrong"), "the forger did not run"
 
 
 def test_files_beside_the_notebook_are_never_used(run):
-    """Are torch.py, numpy.py, sitecustomize.py, startup files and a config beside the notebook ignored?"""
+    """Are torch.py, numpy.py, sitecustomize.py, startup files and a config beside the notebook
+    ignored?"""
     assert not [
         c.student for c in CASES if f"SHADOWED-{run.ctx.sentinel}" in run.output_text(c.student)
     ]
@@ -975,7 +993,7 @@ def test_duplicate_note_names_the_copy_that_was_graded(run):
     )
 
 
-# ====================================================================================== feedback HTML
+# ======================================================================== feedback HTML
 
 
 def _feedback_students():
@@ -984,7 +1002,8 @@ def _feedback_students():
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES if c.student in _feedback_students()])
 def test_feedback_has_no_script_from_learner_output(run, case):
-    """Does a feedback page contain scripts, frames or javascript: links that the honest one does not?"""
+    """Does a feedback page contain scripts, frames or javascript: links that the honest one does
+    not?"""
     student = case.student
     assert run.grades[student]["status"] == "graded", "every case here has a feedback page to check"
     page, honest = run.page(student), run.page(HONEST)
@@ -1006,7 +1025,8 @@ def test_feedback_has_no_event_handler_attributes(run, case):
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES if c.student in _feedback_students()])
 def test_feedback_loads_no_resource_named_by_the_learner(run, case):
-    """Does a feedback page make the browser fetch any URL the honest feedback does not (images included)?"""
+    """Does a feedback page make the browser fetch any URL the honest feedback does not (images
+    included)?"""
     student = case.student
     assert run.grades[student]["status"] == "graded", "every case here has a feedback page to check"
     honest = resource_urls(run.page(HONEST))
@@ -1020,7 +1040,8 @@ def test_feedback_loads_no_resource_named_by_the_learner(run, case):
 
 @pytest.mark.parametrize("student", _feedback_students())
 def test_stored_outputs_carry_no_markup(run, student):
-    """Do autograded notebooks keep only inert output types (no HTML, JS, SVG, markdown, widgets)?"""
+    """Do autograded notebooks keep only inert output types (no HTML, JS, SVG, markdown,
+    widgets)?"""
     nb = run.autograded(student)
     assert nb is not None, "every case here has an autograded notebook to check"
     kinds = {mime for c in nb.cells for o in c.get("outputs", []) for mime in o.get("data", {})}
@@ -1052,11 +1073,12 @@ def test_grading_a_fresh_course_needs_no_activated_venv(tmp_path, monkeypatch):
     assert outcome.results == []
 
 
-# ====================================================================================== the checks can fail
+# ======================================================================== the checks can fail
 
 
 def test_hidden_line_detector_finds_the_hidden_tests_in_the_source():
-    """Would the hidden-test check notice a leak? (It must find every hidden line in the source's HTML.)"""
+    """Would the hidden-test check notice a leak? (It must find every hidden line in the source's
+    HTML.)"""
     from nbconvert import HTMLExporter
 
     html, _ = HTMLExporter().from_notebook_node(source_notebook(LESSON))
@@ -1078,7 +1100,8 @@ def test_solution_detector_finds_the_solutions_in_the_worked_solutions():
 
 
 def test_active_content_detectors_flag_known_payloads():
-    """Would the feedback checks notice an onerror, a javascript: link, a frame and a remote image?"""
+    """Would the feedback checks notice an onerror, a javascript: link, a frame and a remote
+    image?"""
     page = read_page(
         '<p>ok</p><img src=x onerror=alert(1) width=1><a href=" JavaScript:alert(1)">x</a>'
         '<iframe src="https://e.invalid"></iframe><img src="https://e.invalid/p.png">'
@@ -1104,7 +1127,8 @@ def test_process_scan_finds_a_marked_process():
 
 
 def test_survivor_scan_tells_this_runs_processes_from_another_graders():
-    """Would the survivor check count a sandbox-uid process of this run, and ignore one of another grader?"""
+    """Would the survivor check count a sandbox-uid process of this run, and ignore one of another
+    grader?"""
     token, since = "selftest-" + secrets.token_hex(4), time.time()
     spawn = "setpriv --reuid=64999 --regid=64999 --clear-groups sleep 60 & wait"
     ours = subprocess.Popen(["sh", "-c", spawn], env={**os.environ, SECRET_ENV: token})
@@ -1127,7 +1151,8 @@ def test_survivor_scan_tells_this_runs_processes_from_another_graders():
 
 
 def test_corpus_covers_every_test_cell_and_both_outcomes():
-    """Does the corpus have, for every test cell, a case that must pass it and one that must fail it?"""
+    """Does the corpus have, for every test cell, a case that must pass it and one that must fail
+    it?"""
     points = lesson_points()
     assert set(points) == set(ALL)
     for grade_id in points:

@@ -165,7 +165,8 @@ def _activation_classes():
     return sorted(name for name in activation.__all__ if name != "MultiheadAttention")
 
 
-# Layers a learner of these lessons may build a model from; kept in step with torch by the test below.
+# Layers a learner of these lessons may build a model from; kept in step with torch by the test
+# below.
 OTHER_LAYERS = [
     "Linear",
     "Bilinear",

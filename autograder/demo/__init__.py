@@ -1,4 +1,5 @@
-"""`autograder demo` (what `make demo` runs): build the course, grade a sample class, show the result.
+"""`autograder demo` (what `make demo` runs): build the course, grade a sample class, show the
+result.
 
 The sample class is laid out in `.demo/` beside the course, so the course's own gradebook and
 submissions are untouched:
@@ -37,7 +38,8 @@ torch.allclose = lambda *a, **k: True            # patch the checkers
 torch.testing.assert_close = lambda *a, **k: None
 np.allclose = lambda *a, **k: True
 torch.sigmoid = lambda t: t                      # poison the reference
-for path in ["../../../gradebook.db", "../../../source", os.path.expanduser("~/.."), "/work", "/home"]:
+for path in ["../../../gradebook.db", "../../../source", os.path.expanduser("~/.."), \
+"/work", "/home"]:
     print(path, "->", os.listdir(path) if os.path.isdir(path) else os.path.exists(path))
 try:
     socket.create_connection(("127.0.0.1", 22), timeout=1)
@@ -58,7 +60,8 @@ def main(*, course_dir: str | None = None) -> int:
     console.rule("1. build the course")
     report = build(course)
     console.print(
-        f"built {len(report.lessons)} lessons into notebooks/ and solutions/ in {report.seconds:.0f} s"
+        f"built {len(report.lessons)} lessons into notebooks/ and solutions/ in "
+        f"{report.seconds:.0f} s"
     )
     console.rule("2. lay out a sample class")
     demo = lay_out(course, course.root / ".demo")

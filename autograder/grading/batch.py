@@ -59,15 +59,17 @@ def main(
     feedback: bool = True,
     verbose: bool = False,
 ) -> int:
-    """`autograder grade`: grade, show progress and the summary; 1 if a notebook hit a grader error."""
+    """`autograder grade`: grade, show progress and the summary; 1 if a notebook hit a grader
+    error."""
     from ..terminal import make_console, print_summary, progress_bar, warn_unsandboxed
 
     console = make_console()
     sandboxing = Sandboxing.resolve(course.config)
     if sandboxing.mode == "none":
         warn_unsandboxed(console)
-    outcome = grade_class(course=course, submitted=Path(submitted) if submitted else None, assignments=assignments,
-                          students=students, jobs=jobs, feedback=feedback, sandboxing=sandboxing,
+    outcome = grade_class(course=course, submitted=Path(submitted) if submitted else None,
+                          assignments=assignments, students=students, jobs=jobs, feedback=feedback,
+                          sandboxing=sandboxing,
                           progress=lambda total: progress_bar(console, total))  # fmt: skip
     if not outcome.interrupted:
         with phases.phase("report"):
@@ -92,10 +94,11 @@ def _class_report(course: Course, verbose: bool) -> str:
         return f"not written ({type(error).__name__}: {error}); run `autograder report -v`"
 
 
-def grade_class(*, course: Course, submitted: Path | None = None, assignments: list[str] | None = None,
-                students: list[str] | None = None, jobs: int = 1, feedback: bool = True,
-                sandboxing: Sandboxing | None = None,
-                progress: Callable[[int], AbstractContextManager] | None = None) -> Outcome:  # fmt: skip
+def grade_class(*, course: Course, submitted: Path | None = None,
+                assignments: list[str] | None = None, students: list[str] | None = None,
+                jobs: int = 1, feedback: bool = True, sandboxing: Sandboxing | None = None,
+                progress: Callable[[int], AbstractContextManager] | None = None,
+                ) -> Outcome:  # fmt: skip
     """Grade every submission found; one NotebookResult per expected notebook.
 
     `progress(total)`, if given, is a context manager yielding a function called once per job done.
@@ -146,8 +149,8 @@ def grade_class(*, course: Course, submitted: Path | None = None, assignments: l
         partial = bool(assignments or students) or interrupted
         with phases.phase("outputs"):
             paths = write_outputs(course, final, partial=partial)
-    return Outcome(sorted(final, key=lambda r: r.key), time.monotonic() - started, describe(sandboxing.mode),
-                   paths, interrupted)  # fmt: skip
+    return Outcome(sorted(final, key=lambda r: r.key), time.monotonic() - started,
+                   describe(sandboxing.mode), paths, interrupted)  # fmt: skip
 
 
 def refuse_unknown_lessons(course: Course, assignments: list[str] | None) -> None:
@@ -221,7 +224,8 @@ def _jobs(submissions: list[Submission]) -> list[Job]:
     for sub in submissions:
         if sub.gradable:
             by_job.setdefault((sub.student, sub.lesson), []).append(sub)
-    return [Job(student, lesson, tuple(s.notebook for s in subs), {s.notebook: list(s.notes) for s in subs})
+    return [Job(student, lesson, tuple(s.notebook for s in subs),
+                {s.notebook: list(s.notes) for s in subs})
             for (student, lesson), subs in sorted(by_job.items())]  # fmt: skip
 
 
@@ -234,8 +238,9 @@ def _forget_ungradable(course: Course, submissions: list[Submission]) -> None:
 
 def _ungradable(sub: Submission, max_scores: dict) -> NotebookResult:
     max_score = max_scores.get((sub.lesson, sub.notebook), 0.0) if sub.notebook else 0.0
-    return NotebookResult(sub.student, sub.lesson, sub.notebook, UNGRADABLE, sub.problem, 0.0, max_score,
-                          [], list(sub.notes), sub.detail, grader_error=sub.grader_error)  # fmt: skip
+    return NotebookResult(sub.student, sub.lesson, sub.notebook, UNGRADABLE, sub.problem, 0.0,
+                          max_score, [], list(sub.notes), sub.detail,
+                          grader_error=sub.grader_error)  # fmt: skip
 
 
 def course_lock(course: Course) -> AbstractContextManager[Path]:
@@ -254,8 +259,8 @@ def _one_batch(course: Course):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(handle, 64, 0).decode(errors="replace").strip() or "another process"
-            raise GraderBusy(f"another `autograder grade` (process {holder}) is grading this course; "
-                             "wait for it to finish") from None  # fmt: skip
+            raise GraderBusy(f"another `autograder grade` (process {holder}) is grading this "
+                             "course; wait for it to finish") from None  # fmt: skip
         os.ftruncate(handle, 0)
         os.pwrite(handle, str(os.getpid()).encode(), 0)
         yield state
@@ -270,12 +275,14 @@ def refuse_exposed_course(course: Course, submitted: Path, mode: str) -> None:
     for path in bwrap.exposed_paths():
         for secret in (course.root, submitted):
             if secret == Path(path) or Path(path) in secret.parents:
-                raise CourseError(f"the sandbox would expose {secret} (it lies under {path}, which "
-                                  "kernels can read); move the course folder elsewhere")  # fmt: skip
+                raise CourseError(f"the sandbox would expose {secret} (it lies under {path}, "
+                                  "which kernels can read); move the course folder "
+                                  "elsewhere")  # fmt: skip
 
 
 def write_outputs(course: Course, results: list[NotebookResult], partial: bool) -> dict:
-    """grades.json (merged with earlier entries when only part of the class was graded) and the CSV."""
+    """grades.json (merged with earlier entries when only part of the class was graded) and the
+    CSV."""
     grades_json = course.root / "grades.json"
     entries = list(results)
     if partial:
@@ -289,6 +296,6 @@ def write_outputs(course: Course, results: list[NotebookResult], partial: bool) 
     with gradebook.open_gradebook(course) as gb:
         SafeCsvExportPlugin(to=str(temporary)).export(gb)
     temporary.replace(grades_csv)
-    return {"gradebook": course.db_url, "grades.json": str(grades_json), "grades.csv": str(grades_csv),
-            "autograded": str(course.folder("autograded_directory")),
+    return {"gradebook": course.db_url, "grades.json": str(grades_json),
+            "grades.csv": str(grades_csv), "autograded": str(course.folder("autograded_directory")),
             "feedback": str(course.folder("feedback_directory"))}  # fmt: skip

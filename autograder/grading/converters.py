@@ -82,7 +82,8 @@ class _KeepsExporter:
 
 
 class KeptFeedback(_KeepsExporter, GenerateFeedback):
-    """nbgrader's GenerateFeedback whose HTML exporter, templates compiled, lives across notebooks."""
+    """nbgrader's GenerateFeedback whose HTML exporter, templates compiled, lives across
+    notebooks."""
 
     def _make_exporter(self):
         if (
@@ -125,7 +126,8 @@ def check_metadata_once() -> None:
 
 
 class _SchemaChecked:
-    """`jsonschema.validate` with the validator for each schema built (and the schema checked) once."""
+    """`jsonschema.validate` with the validator for each schema built (and the schema checked)
+    once."""
 
     def __init__(self, jsonschema, best_match):
         self._jsonschema, self._best_match, self._validators = jsonschema, best_match, {}

@@ -64,5 +64,6 @@ class SafeCsvExportPlugin(ExportPlugin):
             timestamp, raw = submission.timestamp, submission.score
             penalty = submission.late_submission_penalty
             score = max(0.0, submission.score - penalty)
-        return [assignment.name, assignment.duedate, timestamp, student.id, student.last_name,
-                student.first_name, student.email, raw, penalty, score, assignment.max_score]  # fmt: skip
+        return [assignment.name, assignment.duedate, timestamp, student.id,
+                student.last_name, student.first_name, student.email,
+                raw, penalty, score, assignment.max_score]  # fmt: skip

@@ -1,4 +1,5 @@
-"""nbgrader's gradebook, as grading uses it: lessons registered, learners known, stale grades gone."""
+"""nbgrader's gradebook, as grading uses it: lessons registered, learners known, stale grades
+gone."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import warnings
 from ..course import Course, use_alembic_api
 from ..errors import CourseError
 
-RECORD = ".gradebook-sources.json"  # beside the course: the source fingerprint each lesson was registered at
+# beside the course: the source fingerprint each lesson was registered at
+RECORD = ".gradebook-sources.json"
 
 
 def quiet() -> None:

@@ -1,4 +1,5 @@
-"""What was submitted: find each learner's notebooks, say plainly what is wrong, repair the structure.
+"""What was submitted: find each learner's notebooks, say plainly what is wrong, repair the
+structure.
 
 Every expected notebook of every submitted lesson folder becomes one `Submission`. A file that
 cannot be graded (empty, not JSON, not UTF-8, a link, renamed, another lesson's notebook, too
@@ -89,9 +90,10 @@ def find_submissions(
                 ]
                 continue
             if lesson not in expected:
-                found.append(Submission(student_dir.name, lesson, "",
-                                        f"there is no lesson called `{lesson}` (lessons: {', '.join(known)}); "
-                                        "submit your work in the folder of its lesson"))  # fmt: skip
+                found.append(Submission(
+                    student_dir.name, lesson, "",
+                    f"there is no lesson called `{lesson}` (lessons: {', '.join(known)}); "
+                    "submit your work in the folder of its lesson"))  # fmt: skip
                 continue
             for notebook in expected[lesson]:
                 found.append(
@@ -105,11 +107,13 @@ def find_submissions(
 def unusable_name(name: str) -> str | None:
     """Why a learner folder's name cannot be an nbgrader student id, if it cannot."""
     if any(ch in name for ch in "*?[]"):
-        return (f"the folder name `{name}` contains characters nbgrader reads as a pattern (* ? [ ]), "
-                "so it cannot be a learner id; submit from a folder named with your login")  # fmt: skip
+        return (f"the folder name `{name}` contains characters nbgrader reads as a pattern "
+                "(* ? [ ]), so it cannot be a learner id; submit from a folder named with "
+                "your login")  # fmt: skip
     if any(not ch.isprintable() for ch in name) or name != name.strip() or name.startswith("-"):
-        return ("the folder name contains control characters, surrounding spaces or a leading dash, "
-                "so it cannot be a learner id; submit from a folder named with your login")  # fmt: skip
+        return ("the folder name contains control characters, surrounding spaces or a "
+                "leading dash, so it cannot be a learner id; submit from a folder named "
+                "with your login")  # fmt: skip
     return None
 
 
@@ -118,7 +122,8 @@ def _inspect_safely(course, student, lesson, notebook, folder, expected) -> Subm
     try:
         return _inspect(course, student, lesson, notebook, folder, expected)
     except Exception as error:  # nothing in one submission may stop the class
-        return Submission(student, lesson, notebook, UNREADABLE, detail=f"intake: {type(error).__name__}: {error}",
+        return Submission(student, lesson, notebook, UNREADABLE,
+                          detail=f"intake: {type(error).__name__}: {error}",
                           grader_error=True)  # fmt: skip
 
 
@@ -156,12 +161,13 @@ def _inspect(course, student, lesson, notebook, folder, expected) -> Submission:
         }
         if len(others) == 1 and others[0] in owners:
             sub.problem = (
-                f"`{others[0]}` is the notebook of lesson `{owners[others[0]]}`, but it was submitted "
-                f"for lesson `{lesson}`; submit `{notebook}.ipynb` here instead"
+                f"`{others[0]}` is the notebook of lesson `{owners[others[0]]}`, but it was "
+                f"submitted for lesson `{lesson}`; submit `{notebook}.ipynb` here instead"
             )
         elif others:
             sub.problem = (
-                f"expected a notebook named `{notebook}.ipynb` but found {', '.join(f'`{o}`' for o in others)}; "
+                f"expected a notebook named `{notebook}.ipynb` but found "
+                f"{', '.join(f'`{o}`' for o in others)}; "
                 f"rename your notebook back to `{notebook}.ipynb` and submit again"
             )
         else:
@@ -230,7 +236,10 @@ def _problem(path: Path) -> str | None:
     """Why this file cannot be graded, in words a learner can act on; None if it can."""
     for link in (path, path.parent, path.parent.parent):
         if link.is_symlink():
-            return f"`{link.name}` is a link, not your own file or folder; submit the notebook file itself"
+            return (
+                f"`{link.name}` is a link, not your own file or folder; "
+                "submit the notebook file itself"
+            )
     info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode):
         return "the submission is not a regular file; submit the notebook file itself"
@@ -240,21 +249,23 @@ def _problem(path: Path) -> str | None:
         )
     if info.st_size > MAX_NOTEBOOK_BYTES:
         return (
-            f"the notebook is {info.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
+            f"the notebook is {info.st_size / 2**20:.0f} MB, "
+            f"over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
             "clear all outputs (Edit > Clear Outputs of All Cells), save, and submit again"
         )
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         return (
-            "the file is not a notebook (it is not UTF-8 text; it may be damaged or another kind of file); "
-            "download your notebook from JupyterLab again and submit that"
+            "the file is not a notebook (it is not UTF-8 text; it may be damaged or another "
+            "kind of file); download your notebook from JupyterLab again and submit that"
         )
     try:
         data = json.loads(text)
     except ValueError as error:
         return (
-            f"the notebook file is damaged: it is not valid JSON (line {getattr(error, 'lineno', '?')}); "
+            "the notebook file is damaged: it is not valid JSON "
+            f"(line {getattr(error, 'lineno', '?')}); "
             "it may have been cut off while saving. Open it in JupyterLab; if it does not open, "
             "use File > Revert to checkpoint or redo the lesson from a fresh copy"
         )
@@ -275,7 +286,8 @@ def _problem(path: Path) -> str | None:
 
 
 def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
-    """Make the graded cells of `nb` those of the release; return a note per repair, for the learner.
+    """Make the graded cells of `nb` those of the release; return a note per repair, for the
+    learner.
 
     Graded cells are identified by their grade_id. The first cell with a known id gets the
     release's nbgrader metadata and cell type back; later copies, and cells claiming an id the

@@ -122,7 +122,8 @@ class Worker:
         self.launcher.warm_up()
 
     def grade(self, job: Job) -> list[NotebookResult]:
-        """Autograde one learner's lesson with nbgrader, then its feedback; one result per notebook."""
+        """Autograde one learner's lesson with nbgrader, then its feedback; one result per
+        notebook."""
         from nbgrader.utils import capture_log, temp_attrs
 
         phases.event("notebook start")
@@ -177,7 +178,8 @@ class Worker:
 
     def _error(self, job: Job, notebook: str, detail: str) -> NotebookResult:
         return NotebookResult(job.student, job.lesson, notebook, UNGRADABLE, GRADER_ERROR, 0.0, 0.0,
-                              [], list(job.notes.get(notebook, [])), detail, grader_error=True)  # fmt: skip
+                              [], list(job.notes.get(notebook, [])), detail,
+                              grader_error=True)  # fmt: skip
 
 
 def _coursedir(config: Config):

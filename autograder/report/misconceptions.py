@@ -35,8 +35,8 @@ GRADER = {
 }
 # Failures that say nothing about an idea to re-teach: counted per exercise, never in the top three.
 NOT_AN_IDEA = frozenset({
-    "not-attempted", "answer-not-defined", "raises-an-error", "unreadable-answer", "could-not-check",
-    "notebook-stopped", "test-timeout",
+    "not-attempted", "answer-not-defined", "raises-an-error", "unreadable-answer",
+    "could-not-check", "notebook-stopped", "test-timeout",
 })  # fmt: skip
 
 

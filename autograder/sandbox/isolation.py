@@ -31,7 +31,8 @@ def bubblewrap_works() -> bool:
 
 
 def choose_mode(setting: str) -> str:
-    """The isolation mode for `c.Isolation.mode` ('auto', 'bubblewrap' or 'none') on this machine."""
+    """The isolation mode for `c.Isolation.mode` ('auto', 'bubblewrap' or 'none') on this
+    machine."""
     if setting == "none":
         return "none"
     if bubblewrap_works():

@@ -157,7 +157,8 @@ class KernelLauncher:
             self._server.begin()
 
     def warm_up(self) -> None:
-        """Start the fork server now rather than at the first notebook, and wait until it is ready."""
+        """Start the fork server now rather than at the first notebook, and wait until it is
+        ready."""
         if self._server is not None:
             self._server.ask({"op": "poll", "pid": 0})
 
@@ -180,7 +181,8 @@ class KernelLauncher:
         layout = bwrap.Layout(
             tmpfs=HOME, tmpfs_size=self.limits.scratch_size, tmpfs_perms="0777",
             dirs=[(HOME + "/tmp", "0777"), (HOME + "/.config", "0777"),
-                  (HOME + "/.config/matplotlib", "0777"), ("/run/autograder", "0755"), (UNTRUSTED_PY, "0755")],
+                  (HOME + "/.config/matplotlib", "0777"), ("/run/autograder", "0755"),
+                  (UNTRUSTED_PY, "0755")],
             data=[(fds[0], CONNECTION_FILE)], chdir=HOME, env=kernel_environment(HOME, self.limits),
             user_namespace=self.mode == "bubblewrap-user",
         )  # fmt: skip
@@ -251,7 +253,8 @@ class KernelLauncher:
                 except (ValueError, OSError):
                     pass
 
-        process = subprocess.Popen(kernel_argv(path), cwd=home, env=kernel_environment(home, limits, python_path),
+        process = subprocess.Popen(kernel_argv(path), cwd=home,
+                                   env=kernel_environment(home, limits, python_path),
                                    preexec_fn=limit, start_new_session=True,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)  # fmt: skip

@@ -71,7 +71,8 @@ class Sandboxing:
 
     @classmethod
     def resolve(cls, config: Config | None = None, **limit_overrides) -> Sandboxing:
-        """Read the limits and isolation settings of `config`, and choose the mode (probes bwrap)."""
+        """Read the limits and isolation settings of `config`, and choose the mode (probes
+        bwrap)."""
         from .isolation import choose_mode
 
         config = config or Config()

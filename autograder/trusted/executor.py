@@ -58,7 +58,8 @@ def cell_result(cell: NotebookNode) -> TestResult | None:
 def rendered(run: TestRun) -> list:
     """The outputs nbgrader scores and the feedback page shows for one test run."""
     result = run.result
-    figures = [new_output("display_data", data={"image/png": png, "text/plain": "<figure drawn by the test>"})
+    figures = [new_output("display_data",
+                          data={"image/png": png, "text/plain": "<figure drawn by the test>"})
                for png in run.images]  # fmt: skip
     if run.value is not None:  # a number nbgrader reads as the points
         printed = new_output("stream", name="stdout", text=run.output or result.message + "\n")
@@ -76,7 +77,8 @@ def rendered(run: TestRun) -> list:
     return [*figures, error]
 
 
-def execute_notebook(nb: NotebookNode, launcher: KernelLauncher, *, files: dict[str, bytes] | None = None,
+def execute_notebook(nb: NotebookNode, launcher: KernelLauncher, *,
+                     files: dict[str, bytes] | None = None,
                      workdir: Path | None = None) -> RunSummary:  # fmt: skip
     """Run `nb` in place: learner cells in the sandbox, test cells here (in `workdir`)."""
     limits = launcher.limits

@@ -73,8 +73,8 @@ def _draw(ax, d: dict, budget) -> None:
         extra = {"transform": ax.get_yaxis_transform()} if line.get("transform") == "axes-x" else {}
         try:
             ax.plot(x, y, label=_text(line, "label"), color=_colour(line.get("color")),
-                    linestyle=_text(line, "linestyle") or "-", marker=_text(line, "marker") or "None",
-                    **extra)  # fmt: skip
+                    linestyle=_text(line, "linestyle") or "-",
+                    marker=_text(line, "marker") or "None", **extra)  # fmt: skip
         except ValueError as error:  # an unknown colour, style or marker name
             raise WireError(f"unreadable line style: {str(error)[:100]}") from None
     for collection in _list(d, "collections", MAX_LINES):

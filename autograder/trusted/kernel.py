@@ -46,7 +46,8 @@ SOURCES = {  # module name in the kernel -> source, in the order they are instal
     _module_name(untrusted_probe.__file__): Path(untrusted_probe.__file__).read_text(),
 }
 WIRE_MODULE, FIGURES_MODULE, PROBE_MODULE = SOURCES
-# Installs the modules in the kernel; sent at the first probe, and again if learner code removed them.
+# Installs the modules in the kernel; sent at the first probe, and again if learner code removed
+# them.
 BOOTSTRAP = f"""\
 def __autograder_bootstrap():
     import sys, types
@@ -62,7 +63,8 @@ del __autograder_bootstrap
 PROBE = (
     "__import__('sys').modules[{module!r}].answer({request!r}) "
     "if {module!r} in __import__('sys').modules else "
-    "__import__('IPython.display', fromlist=['_']).publish_display_data({{{mime!r}: {{'t': 'no-wire'}}}})"
+    "__import__('IPython.display', fromlist=['_'])"
+    ".publish_display_data({{{mime!r}: {{'t': 'no-wire'}}}})"
 )
 
 
@@ -99,7 +101,8 @@ class _LimitedClient(NotebookClient):
     asked_to_exit = False
 
     def note_exit(self, cell=None, cell_index=None, execute_reply=None):
-        """nbclient's on_cell_executed hook: did the cell ask the kernel to end (IPython's exit())?"""
+        """nbclient's on_cell_executed hook: did the cell ask the kernel to end (IPython's
+        exit())?"""
         payloads = (execute_reply or {}).get("content", {}).get("payload") or []
         if any(
             isinstance(p, dict) and p.get("source") == "ask_exit" and not p.get("keepkernel")
@@ -108,7 +111,8 @@ class _LimitedClient(NotebookClient):
             self.asked_to_exit = True  # exit(): the kernel is ending, whenever it gets round to it
 
     async def _async_check_alive(self) -> None:
-        """Dead means the process ended: a heartbeat that misses a beat on a busy machine is not death."""
+        """Dead means the process ended: a heartbeat that misses a beat on a busy machine is not
+        death."""
         if self.alive is not None and not self.alive():
             raise DeadKernelError("Kernel died")
 
@@ -335,8 +339,9 @@ class LearnerKernel:
             if self._notebook_limit_applies:
                 self._stop(f"the notebook ran longer than {self.limits.notebook_timeout:g} seconds "
                            "in total (the time limit); look for slow or waiting cells")  # fmt: skip
-            self._stop(f"a cell was still running after {self.limits.cell_timeout:g} seconds (the "
-                       "time limit); look for an endless loop or a very long computation")  # fmt: skip
+            self._stop(f"a cell was still running after {self.limits.cell_timeout:g} seconds "
+                       "(the time limit); look for an endless loop or a very long "
+                       "computation")  # fmt: skip
         except DeadKernelError:
             self._stop(
                 "the Python kernel stopped while running your notebook (it called exit(), "
@@ -406,7 +411,8 @@ RECEIVE_QUEUE = 32  # messages ZeroMQ may hold for the grader before it reads th
 
 def _bounded_context(max_message: int):
     """A ZeroMQ context whose sockets drop any message larger than the grader will read, and hold
-    at most RECEIVE_QUEUE unread ones: a kernel flooding its output fills its own memory, not ours."""
+    at most RECEIVE_QUEUE unread ones: a kernel flooding its output fills its own memory, not
+    ours."""
     import zmq
     import zmq.asyncio
 

@@ -54,7 +54,8 @@ class TestRun:
 
 
 class TestNamespace(dict):
-    """Globals of a notebook's test cells: names no test cell binds come from the learner's kernel."""
+    """Globals of a notebook's test cells: names no test cell binds come from the learner's
+    kernel."""
 
     __test__ = False
 

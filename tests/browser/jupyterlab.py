@@ -1,5 +1,6 @@
-"""A JupyterLab server for browser tests: loopback only, a random token, and its own HOME and Jupyter
-folders, so that neither the machine's configuration nor the network can change what the test sees."""
+"""A JupyterLab server for browser tests: loopback only, a random token, and its own HOME and
+Jupyter folders, so that neither the machine's configuration nor the network can change what the
+test sees."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def free_port() -> int:
 
 
 def isolated_env(home: Path) -> dict[str, str]:
-    """PATH (this venv first), a temporary HOME and temporary Jupyter folders; nothing else inherited."""
+    """PATH (this venv first), a temporary HOME and temporary Jupyter folders; nothing else
+    inherited."""
     dirs = {
         "JUPYTER_CONFIG_DIR": home / ".jupyter",
         "JUPYTER_DATA_DIR": home / ".local/share/jupyter",
@@ -89,8 +91,8 @@ def isolated_env(home: Path) -> dict[str, str]:
 def running_jupyterlab(
     *, root: Path, cwd: Path, home: Path, start_timeout: float = 120
 ) -> Iterator[Lab]:
-    """Serve `root` with JupyterLab started in `cwd` (where nbgrader's Validate reads nbgrader_config.py);
-    stop it, and every kernel it started, on exit."""
+    """Serve `root` with JupyterLab started in `cwd` (where nbgrader's Validate reads
+    nbgrader_config.py); stop it, and every kernel it started, on exit."""
     port, token = free_port(), secrets.token_hex(16)
     log = home / "jupyterlab.log"
     command = [
@@ -137,7 +139,8 @@ def wait_until_answering(lab: Lab, process: subprocess.Popen, timeout: float) ->
 
 
 def stop(process: subprocess.Popen) -> None:
-    """SIGTERM lets the server shut its kernels down; whatever is left of its process group is killed."""
+    """SIGTERM lets the server shut its kernels down; whatever is left of its process group is
+    killed."""
     if process.poll() is None:
         process.terminate()
         try:

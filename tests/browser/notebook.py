@@ -85,7 +85,8 @@ class NotebookPage:
 
     @classmethod
     def open(cls, page: Page, lab: Lab, path: str, *, cells: int) -> NotebookPage:
-        """Open `path` in a fresh workspace; return once its `cells` cells are shown and its kernel is idle."""
+        """Open `path` in a fresh workspace; return once its `cells` cells are shown and its kernel
+        is idle."""
         notebook = cls(page, lab, path)
         page.goto(lab.page_url(path))
         expect(page.locator(f"{NOTEBOOK} .jp-Cell")).to_have_count(cells, timeout=KERNEL_TIMEOUT)
@@ -113,7 +114,8 @@ class NotebookPage:
         self.page.locator(".lm-Menu-item", has=label).click()
 
     def run_all(self) -> list[Cell]:
-        """Run > Run All Cells on a notebook that has not run yet; return the cells once the run has finished."""
+        """Run > Run All Cells on a notebook that has not run yet; return the cells once the run has
+        finished."""
         self.menu("Run", "Run All Cells")
         self.page.wait_for_function(RUN_FINISHED, arg=NOTEBOOK, timeout=RUN_TIMEOUT)
         self.wait_for_idle_kernel()
@@ -130,8 +132,8 @@ class NotebookPage:
         assert shown == code.strip(), f"the cell editor shows {shown!r} after typing {code!r}"
 
     def validate(self, screenshot: Path) -> Verdict:
-        """Click Validate (it saves, then runs nbgrader validate on the saved file), read the dialog,
-        screenshot it (and its first error, `<screenshot>-error.png`) and close it."""
+        """Click Validate (it saves, then runs nbgrader validate on the saved file), read the
+        dialog, screenshot it (and its first error, `<screenshot>-error.png`) and close it."""
         self.page.locator(f"{NOTEBOOK} .jp-Toolbar .validate-button").click()
         dialog = self.page.locator(".jp-Dialog")
         expect(dialog).to_be_visible(timeout=VALIDATE_TIMEOUT)
@@ -157,8 +159,9 @@ class NotebookPage:
 
     @contextmanager
     def window_fitting_notebook(self, max_height: int = 30_000) -> Iterator[int]:
-        """Make the window as tall as the whole notebook (so that any cell can be photographed whole:
-        JupyterLab scrolls inside the page, where screenshots are clipped), then restore it."""
+        """Make the window as tall as the whole notebook (so that any cell can be photographed
+        whole: JupyterLab scrolls inside the page, where screenshots are clipped), then restore
+        it."""
         viewport = self.page.viewport_size
         height = viewport["height"]
         content, client = self.page.evaluate(NOTEBOOK_HEIGHT, NOTEBOOK)
@@ -179,15 +182,18 @@ class NotebookPage:
             self._resize_window(viewport["height"], chrome)
 
     def _resize_window(self, height: int, chrome: int) -> None:
-        """Resize, and wait until JupyterLab has laid the notebook out again (it does so a frame later)."""
+        """Resize, and wait until JupyterLab has laid the notebook out again (it does so a frame
+        later)."""
         self.page.set_viewport_size({"width": self.page.viewport_size["width"], "height": height})
         self.page.wait_for_function(
-            "([nb, h]) => document.querySelector(nb + ' .jp-WindowedPanel-outer').clientHeight === h",
+            "([nb, h]) => document.querySelector(nb + ' .jp-WindowedPanel-outer')"
+            ".clientHeight === h",
             arg=[NOTEBOOK, height - chrome],
         )
 
     def screenshot_pages(self, stem: Path, page_height: int = 1400) -> list[Path]:
-        """The whole notebook as consecutive pictures of about `page_height` pixels, `<stem>-1.png`..."""
+        """The whole notebook as consecutive pictures of about `page_height` pixels,
+        `<stem>-1.png`..."""
         paths = []
         with self.window_fitting_notebook() as height:
             width = self.page.viewport_size["width"]

@@ -1,1 +1,2 @@
-"""Hostile and broken submissions for tests/test_threats.py (payloads in `payloads`, cases in `cases`)."""
+"""Hostile and broken submissions for tests/test_threats.py (payloads in `payloads`, cases in
+`cases`)."""

@@ -72,9 +72,8 @@ class Ctx:
 @dataclass
 class Case:
     student: str
-    build: Callable[
-        [Ctx], dict
-    ]  # path relative to submitted/<student>/01-lemur/ -> NotebookNode | bytes | ("symlink", target)
+    # path relative to submitted/<student>/01-lemur/ -> NotebookNode | bytes | ("symlink", target)
+    build: Callable[[Ctx], dict]
     passes: frozenset | None = None  # test cells that must pass; None: the submission is ungradable
     why: str = ""  # what the case does, one line
     twin: str | None = None  # a learner whose every test must come out the same
@@ -93,7 +92,8 @@ class Case:
 W = "torch.tensor([[1., -2., 2.]])"
 
 # Known wrong answers "A": int64 lemur, wrong weights, no sigmoid. The decision and the plot are
-# right and independent of the wrong layer, so exactly predict-mammal-test and plot-sigmoid-test pass.
+# right and independent of the wrong layer, so exactly predict-mammal-test and plot-sigmoid-test
+# pass.
 WRONG_A = {
     "lemur-tensor": "lemur = torch.tensor([[4, 0, 1]])\n",
     "lemur-layer": (
@@ -127,7 +127,8 @@ def index_of(nb, gid: str) -> int:
 
 
 def insert_after(nb, anchor: str, *cells) -> nbformat.NotebookNode:
-    """Insert learner cells after the cell `anchor` (a grade_id, or "end"), after earlier insertions."""
+    """Insert learner cells after the cell `anchor` (a grade_id, or "end"), after earlier
+    insertions."""
     if anchor == "end":
         position = len(nb.cells)
     else:
@@ -243,7 +244,10 @@ def honest_noise_module(ctx):
 
 
 def poison_reference(ctx):
-    prob = "def mammal_probability(features):\n    return nn.Sigmoid()(features @ torch.tensor([[1., -2., 2.]]).T)\n"
+    prob = (
+        "def mammal_probability(features):\n"
+        "    return nn.Sigmoid()(features @ torch.tensor([[1., -2., 2.]]).T)\n"
+    )
     wrong = {k: v for k, v in WRONG_A.items()}
     wrong["mammal-probability"] = prob
     nb = ctx.answered(answers(ctx, **{k.replace("-", "_"): v for k, v in wrong.items()}))
@@ -466,7 +470,8 @@ def random_bytes(ctx):
 
 def latin1(ctx):
     nb = ctx.answered(answers(ctx, lemur_tensor=ctx.reference["lemur-tensor"] + "# café, naïve\n"))
-    # as an editor saving in Latin-1 would write the accents (the rest of the notebook is ASCII-safe)
+    # as an editor saving in Latin-1 would write the accents (the rest of the notebook is
+    # ASCII-safe)
     return (
         nbformat.writes(nb)
         .encode("utf-8")
@@ -525,8 +530,8 @@ CASES: list[Case] = [
         "t01-hang-many-sleeps",
         hang_many_sleeps,
         frozenset({TENSOR, LAYER}),
-        "six cells of 4.8 s each (cell limit 5 s, notebook limit 20 s) after the layer test; the fourth "
-        "is cut mid-cell by the notebook limit",
+        "six cells of 4.8 s each (cell limit 5 s, notebook limit 20 s) after the layer test; "
+        "the fourth is cut mid-cell by the notebook limit",
         notes=("time limit",),
     ),
     Case(
@@ -552,7 +557,8 @@ CASES: list[Case] = [
         "t05-fork-bomb",
         reference_with(("end", P.FORK_BOMB)),
         ALL,
-        "count forks up to the limit, then leave a self-replicating fork bomb (after the last test)",
+        "count forks up to the limit, then leave a self-replicating fork bomb "
+        "(after the last test)",
         ran="fork bomb started",
     ),
     Case(
@@ -580,8 +586,8 @@ CASES: list[Case] = [
         "t09-huge-layer-args",
         huge_layer_args,
         frozenset({TENSOR}),
-        "a right layer whose in/out_features claim 24000 x 24000; later answers left as stubs (so the score "
-        "does not depend on how long the grader takes to rebuild the layer)",
+        "a right layer whose in/out_features claim 24000 x 24000; later answers left as stubs "
+        "(so the score does not depend on how long the grader takes to rebuild the layer)",
     ),
     # ---- honest learners and the plain wrong answers the hostile ones are compared with
     Case("t10-honest-reference", honest_reference, ALL, "the reference answers"),
@@ -589,17 +595,20 @@ CASES: list[Case] = [
         "t11-honest-noise-warnings",
         honest_noise_warnings,
         ALL,
-        "F.sigmoid; warnings and stderr inside the graded functions; progress bar on stderr; helper cells",
+        "F.sigmoid; warnings and stderr inside the graded functions; progress bar on stderr; "
+        "helper cells",
         ran="helper ready: 42",
     ),
     Case(
         "t12-honest-noise-module",
         honest_noise_module,
         ALL,
-        "nn.Sigmoid in a Sequential, prints in the graded function, progress on stdout, pyplot state machine",
+        "nn.Sigmoid in a Sequential, prints in the graded function, progress on stdout, "
+        "pyplot state machine",
     ),
     Case("t13-twin-wrong-a", wrong_a_with(), PASSES_A, W_A + ", nothing else"),
-    # ---- patch the checker / poison the reference / rewrite cells / fake results / forge / sys.modules
+    # ---- patch the checker / poison the reference / rewrite cells / fake results / forge /
+    #      sys.modules
     Case(
         "t14-patch-checkers-wrong",
         wrong_a_with(("imports", P.PATCH_CHECKERS)),
@@ -636,7 +645,8 @@ CASES: list[Case] = [
         "t18-fake-results-wrong",
         fake_results,
         PASSES_A,
-        "the values of A behind a Tensor subclass equal to everything, a spoofed `Linear`, a __class__-spoofing object",
+        "the values of A behind a Tensor subclass equal to everything, a spoofed `Linear`, "
+        "a __class__-spoofing object",
         ran="Liar torch.nn.modules.linear True",
         twin="t13-twin-wrong-a",
     ),
@@ -645,7 +655,10 @@ CASES: list[Case] = [
         forge_probes,
         PASSES_A,
         W_A
-        + " + publish_display_data/json.loads patched to answer the grader's probes (incl. a pickle)",
+        + (
+            " + publish_display_data/json.loads patched to answer the grader's probes"
+            " (incl. a pickle)"
+        ),
         ran="probes forged",
         twin="t13-twin-wrong-a",
     ),
@@ -675,7 +688,8 @@ CASES: list[Case] = [
         "t23-read-secrets",
         read_secrets,
         frozenset(),
-        "no answers; reads course files, gradebook, /proc, environment, other learners; prints them",
+        "no answers; reads course files, gradebook, /proc, environment, other learners; "
+        "prints them",
         ran="files read in the walk",
         stub=True,
     ),
@@ -683,7 +697,8 @@ CASES: list[Case] = [
         "t24-write-and-connect",
         reference_with((TENSOR, P.WRITE_AND_CONNECT)),
         ALL,
-        "reference answers + writes to course/gradebook/config/HOME/tmp/shm/site-packages, TCP/unix/DNS",
+        "reference answers + writes to course/gradebook/config/HOME/tmp/shm/site-packages, "
+        "TCP/unix/DNS",
         ran="no DNS",
     ),
     # ---- break the structure
@@ -740,13 +755,15 @@ CASES: list[Case] = [
         "t32-injected-grade-cells",
         injected_grade_cells,
         ALL,
-        "two learner cells claiming grade: true, points: 100 (one with a new grade_id, one without)",
+        "two learner cells claiming grade: true, points: 100 "
+        "(one with a new grade_id, one without)",
     ),
     Case(
         "t33-files-beside",
         files_beside,
         ALL,
-        "torch.py, numpy.py, sitecustomize.py, IPython startup, nbgrader_config.py... beside the notebook",
+        "torch.py, numpy.py, sitecustomize.py, IPython startup, nbgrader_config.py... "
+        "beside the notebook",
     ),
     Case(
         "t34-bad-timestamp", bad_timestamp, ALL, "an unparsable timestamp.txt beside the notebook"
@@ -771,7 +788,8 @@ CASES: list[Case] = [
         "t38-symlink-to-source",
         symlink_to_source,
         None,
-        "the submitted notebook is a symlink to the course's source notebook (solutions and hidden tests)",
+        "the submitted notebook is a symlink to the course's source notebook "
+        "(solutions and hidden tests)",
         reason=("link",),
         stub=True,
     ),
@@ -779,8 +797,8 @@ CASES: list[Case] = [
         "t39-script-in-markdown",
         script_in_cells,
         ALL,
-        "an added markdown cell (<script>, block <div onmouseover>, javascript: link, attachment, cell tag) "
-        "and a raw text/html cell",
+        "an added markdown cell (<script>, block <div onmouseover>, javascript: link, attachment, "
+        "cell tag) and a raw text/html cell",
     ),
     Case(
         "t40-modules-by-name",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from string import Template
 
-# --------------------------------------------------------------------------- patch the checker
+# ------------------------------------------------------------------------ patch the checker
 
 PATCH_CHECKERS = Template(r"""
 # Make every checker a test could use in this kernel say "equal", and assertion errors harmless.
@@ -45,7 +45,7 @@ builtins.AssertionError = AssertionError
 print("checkers patched")
 """)
 
-# --------------------------------------------------------------------------- poison the reference
+# ------------------------------------------------------------------------ poison the reference
 
 POISON_SIGMOID = Template(r"""
 # Every sigmoid in this kernel becomes the identity: a test that computed its expected value
@@ -66,7 +66,7 @@ UNPOISON_SIGMOID = Template(r"""
 torch.sigmoid, F.sigmoid, nn.Sigmoid.forward, torch.Tensor.sigmoid = _saved_sigmoids
 """)
 
-# --------------------------------------------------------------------------- rewrite later cells
+# ------------------------------------------------------------------------ rewrite later cells
 
 REWRITE_CELLS = Template(r"""
 # From now on every cell is wrapped in try/except, loses its asserts, and any cell that looks
@@ -112,7 +112,7 @@ ip.run_cell_async = _hijacked_run_cell_async
 print("later cells rewritten")
 """)
 
-# --------------------------------------------------------------------------- fake results
+# ------------------------------------------------------------------------ fake results
 
 FAKE_RESULTS = Template(r'''
 # Wrong values dressed up to compare equal to anything and to look like the right types.
@@ -181,7 +181,7 @@ def predict_mammal(features):
 print(type(lemur).__name__, type(layer).__module__, isinstance(mammal_probability(lemur.float()), torch.Tensor))
 ''')
 
-# --------------------------------------------------------------------------- forge the grader's probes
+# ------------------------------------------------------------------------ forge the grader's probes
 
 FORGE_PROBES = Template(r"""
 # Answer the grader's questions ourselves: whatever the grader asks about `lemur`, `layer` or
@@ -238,7 +238,7 @@ PRINT_RECORDED_PROBES = Template(r"""
 print("requests seen:", len(_requests))
 """)
 
-# --------------------------------------------------------------------------- sys.modules tricks
+# ------------------------------------------------------------------------ sys.modules tricks
 
 SYS_MODULES = Template(r"""
 # Replace torch and numpy in sys.modules by proxies whose checkers always agree, and make
@@ -270,7 +270,7 @@ import torch
 print("torch is now", type(torch).__name__, torch.allclose(torch.zeros(1), torch.ones(1)))
 """)
 
-# --------------------------------------------------------------------------- read secrets
+# ------------------------------------------------------------------------ read secrets
 
 READ_SECRETS = Template(r"""
 # Look for hidden tests, solutions, the gradebook, the instructor's files and environment, and
@@ -339,7 +339,7 @@ for top, dirs, files in os.walk("/"):
 print("files read in the walk:", seen)
 """)
 
-# --------------------------------------------------------------------------- write and connect
+# ------------------------------------------------------------------------ write and connect
 
 WRITE_AND_CONNECT = Template(r"""
 # Try to change the course, the gradebook, the instructor's files and the Python the grader
@@ -416,7 +416,7 @@ except Exception as error:
     print("no DNS", type(error).__name__)
 """)
 
-# --------------------------------------------------------------------------- kill or hang
+# ------------------------------------------------------------------------ kill or hang
 
 OS_EXIT = Template("import os\nos._exit(0)\n")
 EXIT = Template("exit()\n")
@@ -484,7 +484,7 @@ os.waitpid(child, 0)
 print("daemon started")
 """)
 
-# --------------------------------------------------------------------------- exhaust
+# ------------------------------------------------------------------------ exhaust
 
 EXHAUST_MEMORY_AND_DISK = Template(r"""
 import os
@@ -539,7 +539,7 @@ layer.in_features = 24_000
 layer.out_features = 24_000
 """)
 
-# --------------------------------------------------------------------------- cross-learner
+# ------------------------------------------------------------------------ cross-learner
 
 PLANT_FOR_NEXT_KERNELS = Template(r"""
 # Leave IPython startup files wherever a later learner's kernel might make its home, so that
@@ -573,7 +573,7 @@ for base in sorted(bases):
 print("startup files planted:", planted)
 """)
 
-# --------------------------------------------------------------------------- break the structure
+# ------------------------------------------------------------------------ break the structure
 
 INJECTED_GRADE_CELL = Template(r"""
 # A cell that claims to be a graded test. If the grader ran it as a test (in its own process,
@@ -589,7 +589,7 @@ SHADOW_MODULE = Template(
     'print("SHADOWED-$S-{name}")\nraise ImportError("shadow module {name} was imported")\n'
 )
 
-# --------------------------------------------------------------------------- script in output
+# ------------------------------------------------------------------------ script in output
 
 SCRIPT_IN_OUTPUT = Template(r"""
 # Active content in every output form a notebook has.
@@ -631,7 +631,7 @@ def predict_mammal(features):
 predict_mammal.__name__ = '<img src=x onerror=alert("XSS-$S-name")>'
 """)
 
-# --------------------------------------------------------------------------- honest noise
+# ------------------------------------------------------------------------ honest noise
 
 NOISE_PROGRESS_TO_STDERR = Template(r"""
 # A tqdm-like progress bar on stderr, a warning and a print to stderr in a cell.
