@@ -70,8 +70,9 @@ def is_test(cell) -> bool:
 def run_in_process(nb: nbformat.NotebookNode, drawn: dict | None = None) -> dict[str, Outcome]:
     """grade_id -> Outcome of every test cell, running all code cells in one namespace here.
 
-    `drawn`, if given, receives grade_id -> the figures each test cell drew (for its feedback),
-    left open for the caller to inspect and close.
+    Each cell's figures are closed when it ends, as IPython's inline backend closes them in a
+    kernel. `drawn`, if given, receives grade_id -> the figures each test cell drew (for its
+    feedback), closed but whole, for the caller to inspect.
     """
     import matplotlib
 
@@ -80,38 +81,34 @@ def run_in_process(nb: nbformat.NotebookNode, drawn: dict | None = None) -> dict
 
     namespace = {"__name__": "__main__"}
     outcomes = {}
-    figures = set(plt.get_fignums())
-    try:
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            test = is_test(cell)
-            before = set(plt.get_fignums())
-            try:
-                code = compile(cell.source, TEST_FILE if test else "<cell>", "exec")
-                with (
-                    warnings.catch_warnings(),
-                    contextlib.redirect_stdout(io.StringIO()) as out,
-                    contextlib.redirect_stderr(io.StringIO()),
-                ):
-                    warnings.simplefilter("ignore")
-                    exec(code, namespace)
-            except Exception as error:  # a learner cell's error, or a test's verdict
-                if test:
-                    outcomes[cell.metadata.nbgrader.grade_id] = _failure(error, cell.source)
-                continue
-            finally:
-                if test and drawn is not None:
-                    new = sorted(set(plt.get_fignums()) - before)
-                    drawn[cell.metadata.nbgrader.grade_id] = [plt.figure(n) for n in new]
-                    figures |= set(new)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        test = is_test(cell)
+        before = set(plt.get_fignums())
+        try:
+            code = compile(cell.source, TEST_FILE if test else "<cell>", "exec")
+            with (
+                warnings.catch_warnings(),
+                contextlib.redirect_stdout(io.StringIO()) as out,
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
+                warnings.simplefilter("ignore")
+                exec(code, namespace)
+        except Exception as error:  # a learner cell's error, or a test's verdict
             if test:
-                lines = [line for line in out.getvalue().splitlines() if line.strip()]
-                last = lines[-1] if lines else ""
-                outcomes[cell.metadata.nbgrader.grade_id] = Outcome(True, last)
-    finally:
-        for number in set(plt.get_fignums()) - figures:
-            plt.close(number)
+                outcomes[cell.metadata.nbgrader.grade_id] = _failure(error, cell.source)
+            continue
+        finally:
+            new = sorted(set(plt.get_fignums()) - before)
+            if test and drawn is not None:
+                drawn[cell.metadata.nbgrader.grade_id] = [plt.figure(n) for n in new]
+            for number in new:
+                plt.close(number)
+        if test:
+            lines = [line for line in out.getvalue().splitlines() if line.strip()]
+            last = lines[-1] if lines else ""
+            outcomes[cell.metadata.nbgrader.grade_id] = Outcome(True, last)
     return outcomes
 
 

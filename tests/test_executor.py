@@ -204,6 +204,25 @@ def test_a_figure_the_test_draws_is_kept_with_the_verdict(launcher, settings):
     assert kinds == [("display_data", ["image/png", "text/plain"]), ("error", [])]
 
 
+def test_a_test_cells_calls_share_pyplot_state_as_under_validate(launcher, settings):
+    """Under Validate a test cell runs in the learner's kernel, so a function that draws on the
+    current figure piles its second call onto its first; at grading too. The next test cell
+    starts afresh, learner cells find none of those figures open, and none is shown as output."""
+    verdicts, _, nb = run(
+        launcher,
+        settings,
+        "import matplotlib.pyplot as plt\n"
+        "def draw(y):\n    plt.plot([0, 1], [y, y])\n    return plt.gca()",
+        graded_cell("first = draw(1)\nsecond = draw(2)\nassert len(second.lines) == 2, second.lines"),
+        graded_cell("third = draw(3)\nassert len(third.lines) == 1, third.lines"),
+        "still_open = len(plt.get_fignums())",
+        graded_cell("assert still_open == 0, still_open"),
+    )
+    assert verdicts == [True, True, True]
+    for cell in nb.cells:
+        assert not [o for o in cell.outputs if o.output_type == "display_data"], cell.source
+
+
 def test_the_kernel_cannot_reach_the_network_or_the_course(launcher, settings, tmp_path):
     import socket
 

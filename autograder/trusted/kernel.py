@@ -56,6 +56,10 @@ def __autograder_bootstrap():
         exec(compile(source, "<" + name + ">", "exec"), module.__dict__)
     sys.modules[{FIGURES_MODULE!r}].register(sys.modules[{WIRE_MODULE!r}])
     sys.modules[{PROBE_MODULE!r}].wire = sys.modules[{WIRE_MODULE!r}]
+    import IPython
+    IPython.get_ipython().events.register(
+        "pre_run_cell", sys.modules[{PROBE_MODULE!r}].before_cell
+    )
 __autograder_bootstrap()
 del __autograder_bootstrap
 """
@@ -166,6 +170,7 @@ class LearnerKernel:
         self._fds: dict[str, int] = {}
         self._context = None
         self._notebook_limit_applies = False
+        self.test_cell = 0  # which test cell is probing: the kernel keeps its calls' figures
         # nbclient writes each executed cell back into its notebook: give it a one-cell scratch one.
         scratch = NotebookNode(cells=[new_code_cell("")], metadata={}, nbformat=4, nbformat_minor=5)
         self._client = _LimitedClient(scratch, allow_errors=True, record_timing=False,
@@ -246,7 +251,7 @@ class LearnerKernel:
     def call(self, ref: list, name: str, args: tuple, kwargs: dict):
         """Call the learner's function at `ref` on plain-data copies of the arguments."""
         request = {
-            "op": "call", "ref": ref,
+            "op": "call", "ref": ref, "cell": self.test_cell,
             "args": [wire.encode(a) for a in args],
             "kwargs": {str(k): wire.encode(v) for k, v in kwargs.items()},
         }  # fmt: skip

@@ -75,6 +75,7 @@ class TestNamespace(dict):
             self.pop(name, None)
         self._fetched.clear()
         self.cell, self.value = cell, None
+        self._kernel.test_cell += 1
 
     def __missing__(self, name):
         if name.startswith("__") or hasattr(builtins, name):

@@ -4,6 +4,12 @@ Installed by the grader's bootstrap with `wire` set to the kernel's copy of the 
 The answer is published as one display message of the wire's MIME type; the grader decodes it
 and trusts nothing in it. A name a test cell deletes is kept aside here, so that the test's own
 copy of the learner's object still reaches it and a test cell can put it back, as in nbgrader.
+
+Figures a learner's function makes while called by one test cell stay open until that cell is
+over (the next test cell's first call, or the next learner cell), as under Validate, where the
+test cell runs in this kernel: a function that draws on the current figure instead of starting
+its own then piles its second call's drawing onto its first, in both places. They are never
+shown as output.
 """
 
 import json
@@ -11,6 +17,24 @@ import sys
 
 wire = None  # the wire module, set by the bootstrap
 deleted = {}  # learner names a test cell deleted -> their objects
+kept = set()  # figure numbers that calls of the running test cell made
+running = [None]  # which test cell the kept figures belong to
+PROBE_PREFIX = "__import__('sys').modules["  # how a probe cell starts (the grader's PROBE)
+
+
+def close_kept():
+    """Close the figures the calls of the last test cell made."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    for number in sorted(kept) if pyplot else ():
+        pyplot.close(number)
+    kept.clear()
+
+
+def before_cell(info):
+    """IPython's pre_run_cell hook: a learner cell starts, so the last test cell is over."""
+    if not str(getattr(info, "raw_cell", "")).startswith(PROBE_PREFIX):
+        close_kept()
+        running[0] = None
 
 
 def answer(request_text):
@@ -19,6 +43,9 @@ def answer(request_text):
 
     namespace = get_ipython().user_ns
     request = json.loads(request_text)
+    if request.get("cell") != running[0]:
+        close_kept()
+        running[0] = request.get("cell")
     pyplot = sys.modules.get("matplotlib.pyplot")
     figures = set(pyplot.get_fignums()) if pyplot else set()
     try:
@@ -45,8 +72,12 @@ def answer(request_text):
     except BaseException as error:
         result = {"t": "raised", "ename": type(error).__name__, "evalue": str(error)[:2000]}
     pyplot = sys.modules.get("matplotlib.pyplot")
-    for number in set(pyplot.get_fignums()) - figures if pyplot else ():
-        pyplot.close(number)  # figures the grader's call made are data, not output to render
+    made = set(pyplot.get_fignums()) - figures if pyplot else set()
+    if made:
+        kept.update(made)
+        inline = sys.modules.get("matplotlib_inline.backend_inline")
+        if inline is not None:
+            inline.show._draw_called = False  # figures the grader's calls made are data, not output
     publish_display_data({wire.MIME: result})
 
 
