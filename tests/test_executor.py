@@ -213,7 +213,9 @@ def test_a_test_cells_calls_share_pyplot_state_as_under_validate(launcher, setti
         settings,
         "import matplotlib.pyplot as plt\n"
         "def draw(y):\n    plt.plot([0, 1], [y, y])\n    return plt.gca()",
-        graded_cell("first = draw(1)\nsecond = draw(2)\nassert len(second.lines) == 2, second.lines"),
+        graded_cell(
+            "first = draw(1)\nsecond = draw(2)\nassert len(second.lines) == 2, second.lines"
+        ),
         graded_cell("third = draw(3)\nassert len(third.lines) == 1, third.lines"),
         "still_open = len(plt.get_fignums())",
         graded_cell("assert still_open == 0, still_open"),
