@@ -21,6 +21,7 @@ import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypedDict
 
 import nbformat
 import yaml
@@ -31,16 +32,44 @@ TEST_FILE = "<test cell>"
 HIDDEN = "### BEGIN HIDDEN TESTS"
 
 
+class Variant(TypedDict, total=False):
+    """One known answer: `exercise`, `name`, `kind` and `code` always; a wrong one also names
+    the tests it `fails`, the `message` each must contain and the misconception id (`why`) each
+    must carry (one value for all its tests, or a mapping from test to value)."""
+
+    exercise: str  # grade_id of the answer cell
+    name: str
+    kind: Literal["correct", "wrong"]
+    code: str
+    fails: list[str]
+    message: str | dict[str, str]
+    why: str | dict[str, str]
+    xfail: str
+
+
+REQUIRED = {"exercise": str, "name": str, "kind": str, "code": str}
+
+
 def load(lesson: str) -> dict:
-    """{"misconceptions": {id: description}, "variants": [variant, ...]} of one lesson: the
-    variants from its variants file, the misconceptions from its source notebook's metadata."""
-    known = yaml.safe_load((VARIANTS / f"{lesson}.yml").read_text())
+    """{"misconceptions": {id: description}, "variants": [Variant, ...]} of one lesson: the
+    variants from its variants file, the misconceptions from its source notebook's metadata.
+    A variant without its required fields is a ValueError naming the file and the entry."""
+    path = VARIANTS / f"{lesson}.yml"
+    known = yaml.safe_load(path.read_text())
+    for number, variant in enumerate(known["variants"]):
+        for key, kind in REQUIRED.items():
+            if not isinstance(variant.get(key), kind):
+                raise ValueError(f"{path}: variant {number} ({variant.get('name')!r}) needs {key}")
+        if variant["kind"] not in ("correct", "wrong"):
+            raise ValueError(f"{path}: variant {number}: kind is correct or wrong")
+        if variant["kind"] == "wrong" and not variant.get("fails"):
+            raise ValueError(f"{path}: variant {number}: a wrong answer names the tests it fails")
     source = nbformat.read(REPO / "source" / lesson / f"{lesson}.ipynb", as_version=4)
     known["misconceptions"] = dict(source.metadata.get("autograder", {}).get("misconceptions", {}))
     return known
 
 
-def variants(lesson: str) -> list[dict]:
+def variants(lesson: str) -> list[Variant]:
     return load(lesson)["variants"]
 
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from conftest import REPO, copy_course
+from known_answers import variants
 
 BIN = Path(sys.executable).parent
 NBGRADER = str(BIN / "nbgrader")
@@ -98,11 +98,7 @@ class Mistake:
 
 def known_mistake(lesson: str) -> Mistake:
     """The first known wrong answer of the lesson that fails exactly one test."""
-    path = REPO / "tests" / "lessons" / "variants" / f"{lesson}.yml"
-    assert path.is_file(), (
-        f"{path} is missing: every lesson lists its known answers (docs/authoring.md)"
-    )
-    for variant in yaml.safe_load(path.read_text())["variants"]:
+    for variant in variants(lesson):
         if (
             variant.get("kind") == "wrong"
             and len(variant.get("fails", [])) == 1
@@ -114,7 +110,9 @@ def known_mistake(lesson: str) -> Mistake:
                 variant["fails"][0],
                 variant["message"],
             )
-    pytest.fail(f"{path} has no `kind: wrong` answer that fails exactly one test")
+    pytest.fail(
+        f"tests/lessons/variants/{lesson}.yml has no `kind: wrong` answer that fails one test only"
+    )
 
 
 def fill(nb: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
