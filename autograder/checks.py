@@ -15,6 +15,7 @@ import math
 import warnings
 
 SIGNIFICANT = 4
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
 NOT_DEFINED = (
     "`{name}` is not defined when this test runs: run its cell, and if that cell shows "
     "an error, fix it first."
@@ -55,9 +56,16 @@ def call(
     hint: str = "",
     why: str = "raises-an-error",
     hints: dict | None = None,
+    unchanged: str = "",
+    unchanged_why: str = "changes-input-in-place",
     **kwargs,
 ):
     """`function(*args, **kwargs)` with its warnings and printing kept out of the test's output.
+
+    With `unchanged` (a hint), the call must leave its positional arguments as they were: their
+    values, dtype, shape, `requires_grad` and `.grad`; otherwise a Mistake says which it changed
+    (misconception `unchanged_why`). Under Validate this is compared here; at grading
+    the learner's kernel compares its own copies, which the call received.
 
     Under Validate a test cell that writes to stderr fails, at grading the learner's output is not
     shown: silencing both gives one verdict. An exception the learner's code raises becomes a
@@ -72,7 +80,9 @@ def call(
             contextlib.redirect_stderr(io.StringIO()),
         ):
             warnings.simplefilter("ignore")
-            return function(*args, **kwargs)
+            if not unchanged:
+                return function(*args, **kwargs)
+            result, changed = _call_and_compare(function, args, kwargs)
     except (NotImplementedError, Mistake):
         raise
     except Exception as error:
@@ -85,6 +95,29 @@ def call(
         detail = (str(error).strip().splitlines() or [""])[0][:200]
         said = f"{type(error).__name__} ({detail})" if detail else type(error).__name__
         raise Mistake(_join(f"{what} raised {said}.", hint), why) from None
+    if changed:
+        which = "its argument" if len(args) == 1 else (
+            "its " + " and ".join(_ordinal(i) for i in changed) + " argument"
+            + ("s" if len(changed) > 1 else "")
+        )  # fmt: skip
+        raise Mistake(_join(f"{what} changed {which}.", unchanged), unchanged_why)
+    return result
+
+
+def _ordinal(position: int) -> str:
+    return ORDINALS[position] if position < len(ORDINALS) else f"number {position + 1}"
+
+
+def _call_and_compare(function, args, kwargs):
+    """(result, positions of the arguments the call changed): in the kernel for a learner
+    function at grading, here otherwise."""
+    if hasattr(function, "call_and_compare"):
+        return function.call_and_compare(*args, **kwargs)
+    from autograder import wire
+
+    before = [wire.state(a) for a in args]
+    result = function(*args, **kwargs)
+    return result, [i for i, a in enumerate(args) if wire.state(a) != before[i]]
 
 
 def fmt(value, digits: int = SIGNIFICANT) -> str:

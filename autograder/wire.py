@@ -142,6 +142,25 @@ def encode(value, ref=None, depth=0):
     return {"t": "opaque", "type": type(value).__name__}
 
 
+def state(value):
+    """What a call must not change of an argument it was given: its description (values, dtype,
+    shape, requires_grad) and which of its tensors hold a `.grad`. Two states compare with `==`."""
+    return [encode(value), _grads(value, 0)]
+
+
+def _grads(value, depth):
+    torch = sys.modules.get("torch")
+    if depth > MAX_DEPTH:
+        return None
+    if torch is not None and isinstance(value, torch.Tensor):
+        return value.grad is not None
+    if isinstance(value, (list, tuple)):
+        return [_grads(item, depth + 1) for item in list(value)[:MAX_ITEMS]]
+    if isinstance(value, dict):
+        return [_grads(item, depth + 1) for item in list(value.values())[:MAX_ITEMS]]
+    return None
+
+
 def finite(value):
     """A JSON-able float: NaN and infinities become None."""
     return value if math.isfinite(value) else None

@@ -184,3 +184,49 @@ def test_a_value_comparison_names_its_own_misconception_for_a_wrong_type_or_shap
             shape_why="output-shape",
         )
     assert failed.value.misconception == "output-shape"
+
+
+def _grad_in_place(z):
+    z.requires_grad_(True)
+    torch.sigmoid(z).sum().backward()
+    return z.grad
+
+
+def _grad_on_a_copy(z):
+    z = z.detach().clone().requires_grad_(True)
+    torch.sigmoid(z).sum().backward()
+    return z.grad
+
+
+def _scale_rows(rows, factor):
+    for row in rows:
+        row["limbs"] = float(row["limbs"]) * factor
+    return len(rows)
+
+
+@pytest.mark.parametrize(
+    "function, args, changed",
+    [
+        (_grad_in_place, (torch.linspace(-2, 2, 5),), "changed its argument."),
+        (_grad_on_a_copy, (torch.linspace(-2, 2, 5),), None),
+        (lambda x: x.mul_(2), (torch.ones(3),), "changed its argument."),
+        (_scale_rows, ([{"limbs": "4"}], 2), "changed its first argument."),
+        (lambda a, b: b.add_(a), (torch.ones(2), torch.zeros(2)), "changed its second argument."),
+    ],
+)
+def test_a_call_asked_to_leave_its_arguments_says_which_it_changed(function, args, changed):
+    """Values, requires_grad and .grad of an argument, inside lists and dicts, are compared."""
+    kept = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+    if changed is None:
+        call(function, *args, what="f(z)", unchanged="Work on a copy.")
+        assert all(torch.equal(a, b) for a, b in zip(args, kept) if isinstance(a, torch.Tensor))
+        return
+    with pytest.raises(Mistake) as failure:
+        call(function, *args, what="f(z)", unchanged="Work on a copy.")
+    assert str(failure.value) == f"f(z) {changed} Work on a copy."
+    assert failure.value.misconception == "changes-input-in-place"
+
+
+def test_a_call_not_asked_to_compare_returns_what_the_function_returns():
+    z = torch.zeros(2)
+    assert call(lambda x: x.add_(1), z, what="f(z)") is z

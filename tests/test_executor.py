@@ -225,6 +225,37 @@ def test_a_test_cells_calls_share_pyplot_state_as_under_validate(launcher, setti
         assert not [o for o in cell.outputs if o.output_type == "display_data"], cell.source
 
 
+def test_a_call_that_changes_its_argument_is_caught_in_the_kernel_as_under_validate(
+    launcher, settings
+):
+    """At grading the learner's function gets copies: the kernel compares them before and after,
+    and the test reads the same message as under Validate, where the test's own objects change."""
+    learner = (
+        "import torch\n"
+        "def in_place(z):\n    z.requires_grad_(True)\n    torch.sigmoid(z).sum().backward()\n"
+        "    return z.grad\n"
+        "def on_a_copy(z):\n    z = z.detach().clone().requires_grad_(True)\n"
+        "    torch.sigmoid(z).sum().backward()\n    return z.grad\n"
+        "def relabel(rows):\n    rows[0]['class'] = 1\n    return 1"
+    )
+    test = (
+        "import torch\nfrom autograder.checks import call\n"
+        "got = call({name}, {arg}, what='f(z)', unchanged='Work on a copy.')\n"
+        "assert got is not None"
+    )
+    cells = [
+        graded_cell(test.format(name=name, arg=arg))
+        for name, arg in [
+            ("in_place", "torch.linspace(-2, 2, 5)"),
+            ("on_a_copy", "torch.linspace(-2, 2, 5)"),
+            ("relabel", "[{'class': 'mammal'}]"),
+        ]
+    ]
+    verdicts, _, _ = run(launcher, settings, learner, *cells)
+    assert verdicts == ["f(z) changed its argument. Work on a copy.", True,
+                        "f(z) changed its argument. Work on a copy."]  # fmt: skip
+
+
 def test_the_kernel_cannot_reach_the_network_or_the_course(launcher, settings, tmp_path):
     import socket
 

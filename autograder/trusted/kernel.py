@@ -248,14 +248,25 @@ class LearnerKernel:
             raise LearnerNameError(name)
         return self._decode(description, name)
 
-    def call(self, ref: list, name: str, args: tuple, kwargs: dict):
-        """Call the learner's function at `ref` on plain-data copies of the arguments."""
+    def call(self, ref: list, name: str, args: tuple, kwargs: dict, compare: bool = False):
+        """Call the learner's function at `ref` on plain-data copies of the arguments. With
+        `compare`, return (result, positions of the arguments the call changed)."""
         request = {
-            "op": "call", "ref": ref, "cell": self.test_cell,
+            "op": "call", "ref": ref, "cell": self.test_cell, "compare": compare,
             "args": [wire.encode(a) for a in args],
             "kwargs": {str(k): wire.encode(v) for k, v in kwargs.items()},
         }  # fmt: skip
-        return self._decode(self._probe(request), name)
+        description = self._probe(request)
+        if not compare or (type(description) is dict and description.get("t") == "raised"):
+            return self._decode(description, name)
+        if type(description) is not dict or description.get("t") != "compared":
+            raise wire.WireError("the kernel's answer is not a compared call")
+        changed = description.get("changed")
+        if type(changed) is not list or not all(
+            type(i) is int and 0 <= i < len(args) for i in changed
+        ):
+            raise wire.WireError("the kernel's answer names no arguments")
+        return self._decode(description.get("value"), name), sorted(set(changed))
 
     def has(self, name: str) -> bool:
         """Whether the learner's namespace binds `name` now."""

@@ -59,6 +59,12 @@ class RemoteFunction:
             )
         return self._remote.call(self._ref, self.__name__, args, kwargs)
 
+    def call_and_compare(self, *args, **kwargs):
+        """The call's result, and the positions of the arguments it changed (in the kernel)."""
+        if self._ref is None or self._remote is None:
+            return self(*args, **kwargs), []
+        return self._remote.call(self._ref, self.__name__, args, kwargs, compare=True)
+
     def __repr__(self) -> str:
         return f"<learner function {self.__name__}>"
 

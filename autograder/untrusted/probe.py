@@ -68,7 +68,11 @@ def answer(request_text):
             target = resolve(namespace, request["ref"])
             args = [wire.decode(a) for a in request["args"]]
             kwargs = {k: wire.decode(v) for k, v in request["kwargs"].items()}
+            before = [wire.state(a) for a in args] if request.get("compare") else None
             result = wire.encode(target(*args, **kwargs))
+            if before is not None:  # which arguments the call changed, as checks.call asks
+                changed = [i for i, a in enumerate(args) if wire.state(a) != before[i]]
+                result = {"t": "compared", "value": result, "changed": changed}
     except BaseException as error:
         result = {"t": "raised", "ename": type(error).__name__, "evalue": str(error)[:2000]}
     pyplot = sys.modules.get("matplotlib.pyplot")
