@@ -27,6 +27,7 @@ MANIFEST = (
 )
 ENVIRONMENT_FILES = ("environment.yml", "pyproject.toml", "constraints.txt")
 PACKAGE = Path(__file__).resolve().parent
+NOT_PUBLISHED = {"demo/sample_class.yml"}  # the demo's learners' answers
 # Lines shorter than this, or comments, say nothing secret ("return z", "# YOUR CODE HERE").
 
 
@@ -85,10 +86,24 @@ def _stage(course: Course, out: Path) -> None:
             )
         shutil.copy2(course.root / name, out / name)
     shutil.copy2(course.root / CONFIG_FILE, out / CONFIG_FILE)  # Validate reads it; limits only
-    (out / "autograder").mkdir()
-    for module in sorted(PACKAGE.glob("*.py")):
-        shutil.copy2(module, out / "autograder" / module.name)
+    for source in package_files():
+        (out / "autograder" / source).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PACKAGE / source, out / "autograder" / source)
     (out / "README.md").write_text(learner_readme(course), encoding="utf-8")
+
+
+def package_files() -> list[Path]:
+    """The files of this package a learner gets, relative to it: every module of every
+    subpackage (`autograder check` runs the sandbox and the grader's side too) and the report's
+    template; not the demo's sample class, whose learners' answers include right ones."""
+    return sorted(
+        path.relative_to(PACKAGE)
+        for path in PACKAGE.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix != ".pyc"
+        and path.relative_to(PACKAGE).as_posix() not in NOT_PUBLISHED
+    )
 
 
 def learner_readme(course: Course) -> str:

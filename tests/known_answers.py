@@ -142,10 +142,10 @@ def run_in_process(nb: nbformat.NotebookNode, drawn: dict | None = None) -> dict
 
 
 def _failure(error: BaseException, source: str) -> Outcome:
-    lines = [
+    lines = [  # the test cell's own statement that failed, not a line of a helper it defines
         frame.lineno
         for frame in traceback.extract_tb(error.__traceback__)
-        if frame.filename == TEST_FILE
+        if frame.filename == TEST_FILE and frame.name == "<module>"
     ]
     hidden_from = next(
         (n for n, line in enumerate(source.splitlines(), 1) if line.strip() == HIDDEN), None

@@ -128,9 +128,19 @@ def test_learner_environment_built_from_the_publish_has_the_whole_package(publis
     ]
     done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    installed = {p.name for p in (target / "autograder").glob("*.py")}
-    assert installed == {p.name for p in (REPO / "autograder").glob("*.py")}
-    code = "import autograder.check, autograder.cli; print(autograder.__file__)"
+
+    def files(package: Path) -> set[str]:
+        return {
+            p.relative_to(package).as_posix()
+            for p in package.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        }
+
+    assert files(target / "autograder") == files(REPO / "autograder") - {"demo/sample_class.yml"}
+    code = (
+        "import autograder.check, autograder.cli, autograder.grading.batch, autograder.report;"
+        " print(autograder.__file__)"
+    )
     probe = subprocess.run(
         [sys.executable, "-c", code],
         check=False,

@@ -399,7 +399,7 @@ def build_environment(env: Path, python: Path | None = None) -> Path:
     inputs = [
         REPO / "pyproject.toml",
         REPO / "constraints.txt",
-        *sorted((REPO / "autograder").glob("*.py")),
+        *sorted(p for p in (REPO / "autograder").rglob("*") if p.is_file() and p.suffix != ".pyc"),
     ]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)).hexdigest()
     stamp = env / ".built-from"
