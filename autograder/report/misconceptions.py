@@ -32,6 +32,9 @@ GRADER = {
     "wrong-shape": "A tensor of the wrong shape.",
     "wrong-dtype": "A tensor of the wrong dtype.",
     "not-a-tensor": "Not a tensor where a tensor is asked for.",
+    "changes-input-in-place": (
+        "The function changed an argument it was given (its values, requires_grad or .grad)."
+    ),
 }
 # Failures that say nothing about an idea to re-teach: counted per exercise, never in the top three.
 NOT_AN_IDEA = frozenset({
