@@ -211,10 +211,11 @@ def test_a_test_cells_calls_share_pyplot_state_as_under_validate(launcher, setti
     verdicts, _, nb = run(
         launcher,
         settings,
-        "import matplotlib.pyplot as plt\n"
+        "import matplotlib.pyplot as plt\nlimit = 2\n"
         "def draw(y):\n    plt.plot([0, 1], [y, y])\n    return plt.gca()",
-        graded_cell(
-            "first = draw(1)\nsecond = draw(2)\nassert len(second.lines) == 2, second.lines"
+        graded_cell(  # a name fetched between the calls keeps the cell's figures open
+            "first = draw(1)\nassert limit == 2\nsecond = draw(2)\n"
+            "assert len(second.lines) == limit, second.lines"
         ),
         graded_cell("third = draw(3)\nassert len(third.lines) == 1, third.lines"),
         "still_open = len(plt.get_fignums())",

@@ -252,7 +252,7 @@ class LearnerKernel:
         """Call the learner's function at `ref` on plain-data copies of the arguments. With
         `compare`, return (result, positions of the arguments the call changed)."""
         request = {
-            "op": "call", "ref": ref, "cell": self.test_cell, "compare": compare,
+            "op": "call", "ref": ref, "compare": compare,
             "args": [wire.encode(a) for a in args],
             "kwargs": {str(k): wire.encode(v) for k, v in kwargs.items()},
         }  # fmt: skip
@@ -318,6 +318,7 @@ class LearnerKernel:
 
     def _probe(self, request: dict, retry: bool = True):
         self.check_running()
+        request = {**request, "cell": self.test_cell}  # the kernel keeps this cell's figures
         cell = new_code_cell(
             PROBE.format(module=PROBE_MODULE, request=json.dumps(request), mime=wire.MIME)
         )
