@@ -4,9 +4,10 @@ Lays out N synthetic submissions (half with the reference answers, half with one
 undone), round-robin over the lessons, in identical throwaway course folders, then times
 
 - `autograder grade` as instructors run it (grades and feedback), with a phase breakdown:
-  start-up until the first notebook starts; per notebook the kernel start, the learner's cells,
-  the test cells (probes included), nbgrader's bookkeeping and the feedback page; the tail
-  (grades.json, the CSV, the class report);
+  start-up until the first notebook starts, with its timeline (the parent starting the workers,
+  each worker's process up, its fork server begun, ready); per notebook the kernel start, the
+  learner's cells, the test cells (probes included), nbgrader's bookkeeping and the feedback
+  page; the tail (grades.json, the CSV, the class report);
 - plain `nbgrader autograde` followed by `nbgrader generate_feedback`;
 - the floor: forking a warm kernel from the sandbox's fork server and running the lesson's
   learner cells in it, with nothing else;
@@ -52,6 +53,7 @@ PER_NOTEBOOK = [
     "results",
     "kernel cpu",
 ]
+TIMELINE = ["pool starting", "worker process up", "fork server begun", "worker ready"]
 START_UP = ["intake", "gradebook prepare", "stage", "worker imports", "worker warm-up"]
 
 
@@ -162,6 +164,10 @@ def report_ours(ours: dict, n: int) -> None:
         f"per worker {ours['worker_peak'] / 2**20:.0f} MiB"
     )
     print(f"  start-up until the first notebook starts: {starts[0] - ours['launched']:.2f} s")
+    print("    timeline (seconds after launch; each worker in the order it started):")
+    for name in TIMELINE:
+        times = sorted(r["at"] - ours["launched"] for r in records if r.get("event") == name)
+        print(f"      {name:<20} " + "  ".join(f"{t:5.2f}" for t in times))
     for name in START_UP:
         walls = totals.get(name, [0.0])
         print(f"    {name:<22} {max(walls):.2f} s (longest of {len(walls)})")

@@ -26,7 +26,6 @@ from ..sandbox import bwrap
 from ..sandbox.isolation import describe
 from ..sandbox.limits import Sandboxing
 from . import gradebook
-from .export import SafeCsvExportPlugin
 from .intake import Submission, find_submissions, stage, unusable_name
 from .pool import WorkerPool
 from .worker import GradingSetup, Job
@@ -104,8 +103,6 @@ def grade_class(*, course: Course, submitted: Path | None = None,
     `progress(total)`, if given, is a context manager yielding a function called once per job done.
     """
     started = time.monotonic()
-    gradebook.quiet()
-    gradebook.use_alembic_api()
     submitted = (submitted or course.folder("submitted_directory")).resolve()
     refuse_unknown_lessons(course, assignments)
     sandboxing = sandboxing or Sandboxing.resolve(course.config)
@@ -123,7 +120,10 @@ def grade_class(*, course: Course, submitted: Path | None = None,
             # Workers import torch and start their sandboxes while submissions are read and the
             # gradebook is prepared; the folders tell how many jobs there can be at most.
             folders = _lesson_folders(submitted, assignments, students)
+            phases.event("pool starting")
             pool = WorkerPool(setup, min(max(1, jobs), folders)) if folders else None
+            gradebook.quiet()
+            gradebook.use_alembic_api()
             submissions = take_in(course, submitted, assignments=assignments, students=students)
             todo = _jobs(submissions)
             with phases.phase("stage"):
@@ -293,6 +293,8 @@ def write_outputs(course: Course, results: list[NotebookResult], partial: bool) 
     write_grades_json(grades_json, entries)
     grades_csv = course.root / "grades.csv"
     temporary = grades_csv.with_name(grades_csv.name + ".tmp")
+    from .export import SafeCsvExportPlugin  # nbgrader's API: imported after the workers start
+
     with gradebook.open_gradebook(course) as gb:
         SafeCsvExportPlugin(to=str(temporary)).export(gb)
     temporary.replace(grades_csv)

@@ -22,6 +22,7 @@ MAX_START_FAILURES = 3
 
 def serve(connection: Connection, setup: GradingSetup) -> None:
     """A worker process's life: build the worker, grade what arrives, stop at None or EOF."""
+    phases.event("worker process up")
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -29,6 +30,7 @@ def serve(connection: Connection, setup: GradingSetup) -> None:
             worker = Worker(setup)
         with phases.phase("worker warm-up"):
             worker.warm_up()
+        phases.event("worker ready")
     except Exception as error:
         connection.send(
             ("failed", f"the grading process could not start: {type(error).__name__}: {error}")
@@ -91,21 +93,32 @@ class _Process:
 
 
 class WorkerPool:
-    """`size` worker processes, started now (they import torch and start sandboxes meanwhile)."""
+    """`size` worker processes, the first started now (it imports torch and starts its sandbox
+    while the caller takes the class in), the others as soon as the first is ready or gone: on a
+    small machine the first notebook starts seconds sooner than if all of them warmed up at once,
+    and the class takes as long."""
 
     def __init__(self, setup: GradingSetup, size: int):
         self.setup = setup
         self.size = max(1, size)
         self._context = multiprocessing.get_context("spawn")
-        self._processes = [_Process(self._context, setup) for _ in range(self.size)]
+        self._processes = [_Process(self._context, setup)]
+        self._unstarted = self.size - 1
         self.failure = "the grading process could not start"
         self._deaths = 0
+
+    def _start_the_rest(self) -> None:
+        while self._unstarted:
+            self._unstarted -= 1
+            self._processes.append(_Process(self._context, self.setup))
 
     def run(self, jobs: Iterable[Job], done: Callable[[Job, list[NotebookResult]], None]) -> None:
         """Grade every job, calling `done(job, results)` as each finishes (in this process)."""
         pending = list(jobs)
         attempts: dict[Job, int] = {}
         while pending or any(p.job for p in self._processes):
+            if not self._processes:
+                self._start_the_rest()
             if not self._processes:  # every worker failed to start: nothing can be graded
                 for job in pending:
                     done(job, [worker_failure(job, nb, self.failure) for nb in job.notebooks])
@@ -128,6 +141,7 @@ class WorkerPool:
                     self._replace(process, pending, attempts, done)
                 elif message[0] == "ready":
                     process.ready = True
+                    self._start_the_rest()
                 elif message[0] == "failed":
                     self.failure = message[1]
                     process.stop(kill=True)
@@ -149,6 +163,7 @@ class WorkerPool:
         process.stop(kill=True)
         self._processes.remove(process)
         self._deaths = 0 if process.ready else self._deaths + 1
+        self._start_the_rest()
         if self._deaths <= MAX_START_FAILURES:
             self._processes.append(_Process(self._context, self.setup))
         else:

@@ -21,7 +21,6 @@ from ..course import Course
 from ..results import GRADED, UNGRADABLE, NotebookResult
 from ..sandbox.limits import Sandboxing
 from . import gradebook
-from .converters import KeptAutograde, KeptFeedback, check_metadata_once
 
 GRADER_ERROR = ("the grader could not grade this notebook because of an error on its side; your "
                 "instructor has the details and will grade it")  # fmt: skip
@@ -81,7 +80,21 @@ class Worker:
 
     def __init__(self, setup: GradingSetup):
         from ..sandbox.launcher import KernelLauncher
+
+        # The fork server's imports (torch, matplotlib, IPython) take the longest of a worker's
+        # start: it begins first, and runs while this process imports nbgrader, nbconvert, torch.
+        self.launcher = KernelLauncher(setup.sandboxing)
+        self.launcher.begin()
+        phases.event("fork server begun")
+        try:
+            self._build(setup)
+        except BaseException:
+            self.launcher.close()
+            raise
+
+    def _build(self, setup: GradingSetup) -> None:
         from ..trusted.executor import TrustedExecute
+        from .converters import KeptAutograde, KeptFeedback, check_metadata_once
 
         gradebook.quiet()
         gradebook.use_alembic_api()
@@ -91,8 +104,6 @@ class Worker:
         self.course = Course(setup.root, setup.config)
         config = self.course.nbgrader_config(submitted_directory=str(setup.staging))
         self.coursedir = _coursedir(config)
-        self.launcher = KernelLauncher(setup.sandboxing)
-        self.launcher.begin()  # its imports run while this process imports nbgrader and torch
         self.execute = TrustedExecute(launcher=self.launcher)
         check_metadata_once()
         self.autograde = KeptAutograde(coursedir=self.coursedir, config=config)

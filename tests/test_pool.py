@@ -1,0 +1,91 @@
+"""Worker processes: a job whose worker dies is retried once by a fresh worker, then reported as
+a grader error with its reason, and the rest of the class is graded; the first worker warms up
+alone, the others start once it is ready.
+
+A worker dies here the way an instructor's own code can kill it: a hidden test that ends the
+grading process (`os._exit`) when the learner's notebook defines a marker name.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from conftest import answered, copy_course, submit
+from nbformat.v4 import new_code_cell
+
+from autograder.course import Course
+from autograder.grading.batch import grade_class
+from autograder.phases import VARIABLE
+
+LESSON = "01-lemur"
+KILLER = """
+### BEGIN HIDDEN TESTS
+try:
+    end_the_grading_process
+except NameError:
+    pass
+else:
+    import os
+    os._exit(3)
+### END HIDDEN TESTS
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def _course_with_a_deadly_test(tmp_path):
+    course = copy_course(tmp_path / "course")
+    path = course / "source" / LESSON / f"{LESSON}.ipynb"
+    source = nbformat.read(path, as_version=4)
+    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
+                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
+    test.source += "\n" + KILLER
+    nbformat.write(source, path)
+    return course
+
+
+def test_a_job_whose_worker_dies_is_retried_once_then_reported_and_the_class_is_graded(
+    tmp_path, monkeypatch
+):
+    course = _course_with_a_deadly_test(tmp_path)
+    for learner in ("alice", "bob"):
+        submit(course, learner, LESSON, answered(LESSON))
+    deadly = answered(LESSON)
+    deadly.cells.insert(1, new_code_cell("end_the_grading_process = True"))
+    submit(course, "mallory", LESSON, deadly)
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(VARIABLE, str(events))
+
+    outcome = grade_class(course=Course.find(course), jobs=2, feedback=False)
+
+    results = {r.student: r for r in outcome.results}
+    for learner in ("alice", "bob"):
+        assert not results[learner].grader_error
+        assert results[learner].score == results[learner].max_score > 0
+    mallory = results["mallory"]
+    assert mallory.grader_error and mallory.score == 0
+    assert mallory.detail == "the worker process died twice on this submission"
+    assert mallory.max_score == results["alice"].max_score  # the lesson's points, as for others
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    starts = [r for r in records if r.get("event") == "notebook start"]
+    assert len(starts) == 4  # alice, bob, and mallory's notebook twice: one retry, no more
+
+
+def test_the_first_worker_warms_up_alone(tmp_path, monkeypatch):
+    course = copy_course(tmp_path / "course")
+    for learner in ("alice", "bob", "carol"):
+        submit(course, learner, LESSON, answered(LESSON))
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(VARIABLE, str(events))
+
+    outcome = grade_class(course=Course.find(course), jobs=2, feedback=False)
+
+    assert [r.score == r.max_score > 0 for r in outcome.results] == [True] * 3
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    up = sorted((r["at"], r["pid"]) for r in records if r.get("event") == "worker process up")
+    ready = {r["pid"]: r["at"] for r in records if r.get("event") == "worker ready"}
+    assert len(up) == 2, "two jobs' worth of learners: two workers"
+    (first_up, first), (second_up, _) = up
+    assert first_up < ready[first] <= second_up
