@@ -4,14 +4,16 @@ nbgrader's converters rebuild their exporter at every `start()`: for feedback th
 HTML templates for every notebook, and Autograde instantiates its preprocessors twice per
 notebook. These subclasses keep one exporter with its preprocessors for the life of the worker;
 what they convert, and how, is nbgrader's; the feedback page is nbconvert's, with its last pass
-done faster (`FeedbackExporter`). `check_metadata_once` makes nbgrader's cell-metadata
-validation check its JSON schema once instead of once per cell.
+done faster and its highlighting remembered across pages (`FeedbackExporter`); the notebook is
+validated once after the preprocessors rather than after each. `check_metadata_once` makes
+nbgrader's cell-metadata validation check its JSON schema once instead of once per cell.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections import OrderedDict
 
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -38,9 +40,7 @@ class FeedbackExporter(HTMLExporter):
     def from_notebook_node(self, nb, resources=None, **kw):
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-        highlight_code = self.filters.get(
-            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
-        )
+        highlight_code = self.filters.get("highlight_code") or self._highlighter(lexer)
         resources = self._init_resources(resources)
         filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
                                                  resources=resources)  # fmt: skip
@@ -48,6 +48,37 @@ class FeedbackExporter(HTMLExporter):
         self.register_filter("filter_data_type", filter_data_type)
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         return accessible(html), resources
+
+    def _highlighter(self, lexer: str | None) -> RememberedHighlight:
+        kept = self.__dict__.setdefault("_highlighters", {})
+        if lexer not in kept:
+            kept[lexer] = RememberedHighlight(pygments_lexer=lexer, parent=self)
+        return kept[lexer]
+
+
+class RememberedHighlight(Highlight2HTML):
+    """nbconvert's syntax highlighting, remembered for the most recent sources: a lesson's given
+    code and its tests are the same in every learner's feedback page, and highlighting them was a
+    third of a page's cost. The result depends only on the source, the language and the cell's
+    magics language, which is the key."""
+
+    SIZE = 1024  # a few MB of HTML; a lesson has some 40 code cells
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._remembered: OrderedDict[tuple, str] = OrderedDict()
+
+    def __call__(self, source, language=None, metadata=None):
+        magics = metadata.get("magics_language") if metadata else None
+        key = (self.pygments_lexer, language, magics, source)
+        if key in self._remembered:
+            self._remembered.move_to_end(key)
+            return self._remembered[key]
+        html = super().__call__(source, language, metadata)
+        self._remembered[key] = html
+        if len(self._remembered) > self.SIZE:
+            self._remembered.popitem(last=False)
+        return html
 
 
 def accessible(html: str) -> str:
@@ -63,6 +94,15 @@ class _KeepsExporter:
 
     def _make_exporter(self):
         exporter = self.exporter_class(parent=self, config=self.config)
+        configured = any(
+            "optimistic_validation" in self.config.get(cls.__name__, {})
+            for cls in type(exporter).__mro__
+        )
+        if not configured:
+            # nbformat's validation of the whole notebook after every preprocessor (some 17 per
+            # notebook) becomes one after the last, nbconvert's own option; an invalid result is
+            # refused all the same
+            exporter.optimistic_validation = True
         for preprocessor in self.preprocessors:
             exporter.register_preprocessor(preprocessor)
         return exporter
