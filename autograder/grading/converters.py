@@ -184,3 +184,55 @@ class _SchemaChecked:
 
     def __getattr__(self, name):
         return getattr(self._jsonschema, name)
+
+
+def keep_gradebook_engines() -> None:
+    """nbgrader opens the gradebook a dozen times per notebook, and every open builds a database
+    engine, lists the tables and creates the missing ones. In this process, opens of a SQLite
+    gradebook share one engine, and the tables are checked at the first; everything else an open
+    and a close do is nbgrader's. Other databases (the fleet's PostgreSQL, whose connections are
+    counted) are opened as nbgrader opens them."""
+    import sys
+
+    from nbgrader import api
+
+    if isinstance(api.Gradebook, type) and issubclass(api.Gradebook, _KeptEngineGradebook):
+        return
+    kept = _kept_engine_gradebook(api.Gradebook)
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] == "nbgrader" and getattr(module, "Gradebook", None) is api.Gradebook:
+            module.Gradebook = kept
+
+
+class _KeptEngineGradebook:
+    """Marks the class `keep_gradebook_engines` puts in the place of nbgrader's Gradebook."""
+
+
+def _kept_engine_gradebook(gradebook: type) -> type:
+    from sqlalchemy.orm import scoped_session, sessionmaker
+
+    engines: dict[str, object] = {}
+
+    class KeptEngineGradebook(gradebook, _KeptEngineGradebook):
+        def __init__(self, db_url, course_id="default_course", authenticator=None):
+            self._kept = db_url.startswith("sqlite:")
+            if not self._kept or db_url not in engines:
+                super().__init__(db_url, course_id, authenticator)
+                if self._kept:
+                    engines[db_url] = self.engine
+                return
+            # nbgrader's __init__, less what the first open did: the engine and the tables
+            self.engine = engines[db_url]
+            self.db = scoped_session(sessionmaker(autoflush=True, bind=self.engine, future=True))
+            self.check_course(course_id=course_id)
+            self.course_id = course_id
+            self.authenticator = authenticator
+
+        def close(self):
+            if self._kept:
+                self.db.remove()  # the session's connection goes back to the kept engine's pool
+            else:
+                super().close()
+
+    KeptEngineGradebook.__name__ = KeptEngineGradebook.__qualname__ = gradebook.__name__
+    return KeptEngineGradebook

@@ -94,7 +94,12 @@ class Worker:
 
     def _build(self, setup: GradingSetup) -> None:
         from ..trusted.executor import TrustedExecute
-        from .converters import KeptAutograde, KeptFeedback, check_metadata_once
+        from .converters import (
+            KeptAutograde,
+            KeptFeedback,
+            check_metadata_once,
+            keep_gradebook_engines,
+        )
 
         gradebook.quiet()
         gradebook.use_alembic_api()
@@ -106,6 +111,7 @@ class Worker:
         self.coursedir = _coursedir(config)
         self.execute = TrustedExecute(launcher=self.launcher)
         check_metadata_once()
+        keep_gradebook_engines()
         self.autograde = KeptAutograde(coursedir=self.coursedir, config=config)
         self.autograde.autograde_preprocessors = autograde_pipeline(
             list(self.autograde.autograde_preprocessors), self.execute
