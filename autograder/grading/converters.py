@@ -198,9 +198,10 @@ def keep_gradebook_engines() -> None:
 
     if isinstance(api.Gradebook, type) and issubclass(api.Gradebook, _KeptEngineGradebook):
         return
-    kept = _kept_engine_gradebook(api.Gradebook)
+    original = api.Gradebook
+    kept = _kept_engine_gradebook(original)
     for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "nbgrader" and getattr(module, "Gradebook", None) is api.Gradebook:
+        if name.split(".")[0] == "nbgrader" and getattr(module, "Gradebook", None) is original:
             module.Gradebook = kept
 
 
