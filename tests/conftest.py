@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,15 @@ from autograder.course import Course, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE_FILES = ("nbgrader_config.py", "source", "notebooks", "solutions")
+
+
+@pytest.fixture(autouse=True)
+def _environment_still_reaches_child_processes():
+    """A test that replaces os.environ with a plain mapping (as nbgrader's test helper
+    `run_nbgrader` does) makes every later test's environment changes invisible to the processes
+    it starts: tests would pass or fail by their order. Such a test fails here instead."""
+    yield
+    assert isinstance(os.environ, os._Environ), "this test left os.environ replaced"
 
 
 def copy_course(target: Path) -> Path:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import os
 import re
 import shutil
 import traceback
@@ -167,8 +168,12 @@ class Scenario:
         """What `nbgrader validate` prints for a notebook (nbgrader's own validator)."""
         from nbgrader.tests import run_nbgrader
 
-        with contextlib.chdir(self.root):
-            return run_nbgrader(["validate", str(path)], stdout=True)
+        environ = os.environ  # run_nbgrader leaves a plain dict copy in its place: after that,
+        try:  # an environment variable a later test sets would no longer reach child processes
+            with contextlib.chdir(self.root):
+                return run_nbgrader(["validate", str(path)], stdout=True)
+        finally:
+            os.environ = environ  # noqa: B003  (the process environment itself, put back)
 
 
 def read(path: Path) -> str:
