@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 from conftest import answered, copy_course, lessons, release_notebook, submit
+from nbformat.v4 import new_code_cell
 
 pytestmark = pytest.mark.slow
 AUTOGRADER = str(Path(sys.executable).parent / "autograder")
 FIRST = lessons()[0]
 WAIT = 600  # seconds: generous, for a loaded machine; conditions are polled, never slept on
+SLOW = 20  # seconds the last learner's notebook sleeps (its cells may take 60)
 
 
 def _class(course: Path) -> Path:
@@ -31,6 +33,11 @@ def _class(course: Path) -> Path:
     submit(course, "ben", FIRST, release_notebook(FIRST))
     submit(course, "cy", FIRST, b"{ damaged")
     submit(course, "dee", FIRST, answered(FIRST))
+    # Graded last, and busy for SLOW seconds: whatever point a test waits for, grading is still
+    # running when the test acts on it, however long the test takes to notice on a busy machine.
+    slow = answered(FIRST)
+    slow.cells.insert(0, new_code_cell(f"import time\ntime.sleep({SLOW})"))
+    submit(course, "zed", FIRST, slow)
     return course
 
 

@@ -344,7 +344,8 @@ def start(hub: Hub, log: Path) -> subprocess.Popen:
 
 def stop(process: subprocess.Popen) -> None:
     """SIGTERM lets JupyterHub stop the servers, the course service and the proxy it started;
-    whatever is left of its process group is killed."""
+    whatever is left of its process group is killed, and this returns once the group is gone
+    (killed members are reaped by init, which can take a moment on a busy machine)."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -356,6 +357,13 @@ def stop(process: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     process.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)  # nothing to wait on for processes this one did not start
 
 
 def _answers(url: str) -> bool:
