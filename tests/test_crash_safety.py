@@ -35,8 +35,8 @@ def _class(course: Path) -> Path:
     submit(course, "dee", FIRST, answered(FIRST))
     # Graded last, and busy for SLOW seconds: whatever point a test waits for, grading is still
     # running when the test acts on it, however long the test takes to notice on a busy machine.
-    slow = answered(FIRST)
-    slow.cells.insert(0, new_code_cell(f"import time\ntime.sleep({SLOW})"))
+    slow = answered(FIRST)  # the cell's id is fixed: feedback pages show it, copies must match
+    slow.cells.insert(0, new_code_cell(f"import time\ntime.sleep({SLOW})", id="sleeps"))
     submit(course, "zed", FIRST, slow)
     return course
 
