@@ -19,7 +19,9 @@ from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbconvert.writers import FilesWriter
+from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde, GenerateFeedback
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 NO_ALT = "No description has been provided for this image"
 _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\salt=)")
@@ -194,46 +196,32 @@ def keep_gradebook_engines() -> None:
     counted) are opened as nbgrader opens them."""
     import sys
 
-    from nbgrader import api
-
-    if isinstance(api.Gradebook, type) and issubclass(api.Gradebook, _KeptEngineGradebook):
-        return
-    original = api.Gradebook
-    kept = _kept_engine_gradebook(original)
     for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "nbgrader" and getattr(module, "Gradebook", None) is original:
-            module.Gradebook = kept
+        if name.split(".")[0] == "nbgrader" and getattr(module, "Gradebook", None) is Gradebook:
+            module.Gradebook = KeptEngineGradebook
 
 
-class _KeptEngineGradebook:
-    """Marks the class `keep_gradebook_engines` puts in the place of nbgrader's Gradebook."""
+class KeptEngineGradebook(Gradebook):
+    """nbgrader's Gradebook whose opens of one SQLite database share an engine."""
 
+    _engines: dict[str, object] = {}
 
-def _kept_engine_gradebook(gradebook: type) -> type:
-    from sqlalchemy.orm import scoped_session, sessionmaker
-
-    engines: dict[str, object] = {}
-
-    class KeptEngineGradebook(gradebook, _KeptEngineGradebook):
-        def __init__(self, db_url, course_id="default_course", authenticator=None):
-            self._kept = db_url.startswith("sqlite:")
-            if not self._kept or db_url not in engines:
-                super().__init__(db_url, course_id, authenticator)
-                if self._kept:
-                    engines[db_url] = self.engine
-                return
-            # nbgrader's __init__, less what the first open did: the engine and the tables
-            self.engine = engines[db_url]
-            self.db = scoped_session(sessionmaker(autoflush=True, bind=self.engine, future=True))
-            self.check_course(course_id=course_id)
-            self.course_id = course_id
-            self.authenticator = authenticator
-
-        def close(self):
+    def __init__(self, db_url, course_id="default_course", authenticator=None):
+        self._kept = db_url.startswith("sqlite:")
+        if not self._kept or db_url not in self._engines:
+            super().__init__(db_url, course_id, authenticator)
             if self._kept:
-                self.db.remove()  # the session's connection goes back to the kept engine's pool
-            else:
-                super().close()
+                self._engines[db_url] = self.engine
+            return
+        # nbgrader's __init__, less what the first open did: the engine and the tables
+        self.engine = self._engines[db_url]
+        self.db = scoped_session(sessionmaker(autoflush=True, bind=self.engine, future=True))
+        self.check_course(course_id=course_id)
+        self.course_id = course_id
+        self.authenticator = authenticator
 
-    KeptEngineGradebook.__name__ = KeptEngineGradebook.__qualname__ = gradebook.__name__
-    return KeptEngineGradebook
+    def close(self):
+        if self._kept:
+            self.db.remove()  # the session's connection goes back to the kept engine's pool
+        else:
+            super().close()
