@@ -82,7 +82,7 @@ def hub(artifacts):
     prefix = f"hub-{secrets.token_hex(3)}"
     process = None
     try:
-        course_hub = launch.demo_hub(root, env, launch.free_port(), prefix=prefix)
+        course_hub = launch.demo_hub(root, env, 0, prefix=prefix)  # any port, chosen at start
         launch.lay_out(course_hub)
         launch.release(course_hub, [LESSON])
         process = launch.start(course_hub, course_hub.state / "jupyterhub.log")

@@ -9,15 +9,18 @@ environment the hub test builds (`.hub-env`) instead of a new one.
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import pwd
 import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -89,7 +92,7 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
         "make",
         "--no-print-directory",
         f"HUB_ROOT={root}",
-        f"HUB_PORT={launch.free_port()}",
+        "HUB_PORT=0",  # any free port, chosen as the hub starts: the URL it prints says which
         extra,
     ]
     process = subprocess.Popen(
@@ -140,6 +143,95 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
             process.wait()
         if _alive(root):  # the hub runs in a session of its own: end it too
             os.killpg(int((root / "state" / "jupyterhub.pid").read_text()), signal.SIGKILL)
+        for group in launch.demo_names(prefix).values():
+            for name in group:
+                launch.remove_account(name)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _hub_for_test(root: Path, port: int) -> launch.Hub:
+    nobody = launch.Account("nobody", 65534, 65534, root)
+    return launch.Hub(root, root / "env", "course", nobody, [], [], port)
+
+
+def test_a_port_in_use_is_refused_with_what_to_do(tmp_path):
+    if shutil.which(launch.PROXY) is None:
+        pytest.skip(f"`{launch.PROXY}` is not installed (.ci/run installs it)")
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        hub = _hub_for_test(tmp_path, port)
+        with pytest.raises(launch.HubError) as refused:
+            launch.start(hub, tmp_path / "hub.log")
+    assert f"port {port} is in use by another program" in str(refused.value)
+    assert "0 picks any free port" in str(refused.value)
+    assert not (tmp_path / "hub.log").exists()  # nothing was started
+
+
+class ZmqLikeListener:
+    """Another program on a loopback port, as a Jupyter kernel's zmq socket is: it greets whoever
+    connects with bytes that are not HTTP."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"\xff" + bytes(8) + b"\x7f")
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.slow
+def test_a_port_taken_before_the_hub_binds_it_is_chosen_again(tmp_path, monkeypatch):
+    """The ports are chosen just before JupyterHub starts; another program (here one that speaks
+    like a kernel's zmq socket) can still take one first. The hub then starts on others."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("the hub makes OS accounts: needs root on Linux (CI runs as root)")
+    if shutil.which(launch.PROXY) is None:
+        pytest.skip(f"`{launch.PROXY}` is not installed (.ci/run installs it)")
+    env = launch.build_environment(launch.reusable_environment_dir())
+    root = Path(tempfile.mkdtemp(prefix="hub-ports-"))
+    prefix = f"hub-{secrets.token_hex(3)}"
+    taken = ZmqLikeListener()
+    chosen = []
+    real = launch.free_ports
+
+    def first_public_port_taken(n):
+        ports = real(n)
+        if not chosen:
+            ports[-1] = taken.port  # the public port, when any port was asked for
+        chosen.append(list(ports))
+        return ports
+
+    monkeypatch.setattr(launch, "free_ports", first_public_port_taken)
+    process = None
+    try:
+        hub = launch.demo_hub(root, env, 0, prefix=prefix)
+        launch.lay_out(hub)
+        log = hub.state / "jupyterhub.log"
+        process = launch.start(hub, log)
+        assert chosen[0][-1] == taken.port and len(chosen) == 2, chosen
+        assert hub.port == chosen[1][-1] != taken.port
+        assert launch._answers(f"{hub.url}/hub/health")
+        assert any(m in log.read_text(errors="replace") for m in launch.PORT_TAKEN)
+        settings = json.loads((hub.state / "settings.json").read_text())
+        assert settings["bind_url"] == hub.url and settings["hub_port"] == hub.ports["hub_port"]
+    finally:
+        taken.close()
+        if process is not None:
+            launch.stop(process)
         for group in launch.demo_names(prefix).values():
             for name in group:
                 launch.remove_account(name)

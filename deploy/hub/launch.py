@@ -18,7 +18,9 @@ One folder holds everything the hub needs besides its OS accounts:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -192,9 +194,16 @@ def _owner(proc: Path) -> int | None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` different loopback ports that nothing listens on now."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 @dataclass
@@ -207,15 +216,9 @@ class Hub:
     grader: Account
     instructors: list[Account]
     learners: list[Account]
-    port: int
+    port: int  # where browsers reach it; 0 asks for any free port, chosen when the hub starts
     ip: str = "127.0.0.1"
-    ports: dict[str, int] = field(
-        default_factory=lambda: {
-            "hub_port": free_port(),
-            "proxy_api_port": free_port(),
-            "service_port": free_port(),
-        }
-    )
+    ports: dict[str, int] = field(default_factory=dict)  # loopback ports, chosen by `start`
 
     @property
     def url(self) -> str:
@@ -300,6 +303,10 @@ def lay_out(hub: Hub) -> None:
     (hub.root / "jupyter").chmod(0o755)
     hub.state.mkdir(exist_ok=True)
     hub.state.chmod(0o700)
+    write_settings(hub)
+
+
+def write_settings(hub: Hub) -> None:
     (hub.state / "settings.json").write_text(json.dumps(hub.settings(), indent=1) + "\n")
 
 
@@ -313,9 +320,63 @@ def release(hub: Hub, lessons: list[str]) -> None:
 
 
 def start(hub: Hub, log: Path) -> subprocess.Popen:
-    """Start JupyterHub (as root: it starts each server as its user); return once it answers."""
+    """Start JupyterHub (as root: it starts each server as its user); return once it answers.
+
+    Its loopback ports (and the public one, if any was asked for) are chosen here, just before it
+    binds them; if another program takes one of them first, they are chosen again."""
     if shutil.which(PROXY) is None:
         raise HubError(f"{PROXY} is not installed: npm install -g {PROXY}")
+    any_port, attempt = hub.port == 0, 1
+    while True:
+        _choose_ports(hub, any_port)
+        write_settings(hub)
+        before = log.stat().st_size if log.exists() else 0
+        try:
+            return _start_once(hub, log, before)
+        except HubError:
+            if attempt == START_ATTEMPTS or not _port_taken(log, before):
+                raise
+        attempt += 1
+
+
+PORT_TAKEN = ("EADDRINUSE", "Address already in use")  # as Node and Python say it
+START_ATTEMPTS = 3
+
+
+def _choose_ports(hub: Hub, any_port: bool) -> None:
+    names = ("hub_port", "proxy_api_port", "service_port")
+    if not any_port and not _free(hub.ip, hub.port):
+        raise HubError(
+            f"port {hub.port} is in use by another program: choose another (--port, or "
+            "HUB_PORT=... with make; 0 picks any free port)"
+        )
+    chosen = free_ports(len(names) + any_port)
+    if any_port:
+        hub.port = chosen.pop()
+    hub.ports = dict(zip(names, chosen, strict=True))
+
+
+def _free(ip: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+        try:
+            sock.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_taken(log: Path, since: int) -> bool:
+    """Did the hub or its proxy say, in what it logged after `since`, that a port was taken?"""
+    if not log.exists():
+        return False
+    with log.open("rb") as f:
+        f.seek(since)
+        said = f.read().decode(errors="replace")
+    return any(marker in said for marker in PORT_TAKEN)
+
+
+def _start_once(hub: Hub, log: Path, since: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
     env["COURSE_HUB_SETTINGS"] = str(hub.state / "settings.json")
     env["PATH"] = f"{hub.python_env / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
@@ -332,6 +393,9 @@ def start(hub: Hub, log: Path) -> subprocess.Popen:
     (hub.state / "jupyterhub.pid").write_text(str(process.pid))  # its process group, for cleanup
     deadline = time.monotonic() + START_TIMEOUT
     while not _answers(f"{hub.url}/hub/health"):
+        if _port_taken(log, since):  # the hub may wait for its proxy until the deadline
+            stop(process)
+            raise HubError(f"a port of the hub was taken by another program:\n{_tail(log)}")
         if process.poll() is not None:
             stop(process)  # the proxy it started may still run in its process group
             raise HubError(f"JupyterHub exited with {process.returncode}:\n{_tail(log)}")
@@ -367,10 +431,12 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def _answers(url: str) -> bool:
+    """Does a web server answer 200 at `url`? Not if nothing listens, or what listens is not one
+    (another program on the port, speaking another protocol)."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
         return False
 
 
@@ -493,7 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"default: {DEFAULT_ROOT}")
     parser.add_argument(
-        "--port", type=int, default=8000, help="the port browsers use (default 8000)"
+        "--port",
+        type=int,
+        default=8000,
+        help="the port browsers use (default 8000; 0: any free port)",
     )
     parser.add_argument("--remove", action="store_true", help="remove the demo accounts and --root")
     parser.add_argument(
