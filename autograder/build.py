@@ -23,6 +23,7 @@ import nbformat
 from .course import Course
 from .errors import CourseError
 from .grading import gradebook
+from .outputs import ordered_streams
 
 # Source notebook metadata for instructors only (read by `autograder report`), never released.
 INSTRUCTOR_METADATA = "autograder"
@@ -105,7 +106,7 @@ def _scrub(path: Path) -> None:
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if "outputs" in cell:
-            cell.outputs = _ordered_streams(cell.outputs)
+            cell.outputs = ordered_streams(cell.outputs)
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
                 output["text"] = _denoise(output["text"])
@@ -117,26 +118,6 @@ def _scrub(path: Path) -> None:
     path.write_text(
         json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-
-
-def _ordered_streams(outputs: list) -> list:
-    """Stream outputs merged into one stdout then one stderr per run between other outputs.
-
-    How a kernel's prints are cut into messages, and whether a warning lands before or after a
-    print, depends on timing; this order does not.
-    """
-    ordered, run = [], {}
-    for output in [*outputs, None]:
-        if output is not None and output.get("output_type") == "stream":
-            run[output["name"]] = run.get(output["name"], "") + output["text"]
-            continue
-        for name in ("stdout", "stderr"):
-            if run.get(name):
-                ordered.append(nbformat.v4.new_output("stream", name=name, text=run[name]))
-        run = {}
-        if output is not None:
-            ordered.append(output)
-    return ordered
 
 
 def _denoise(text: str) -> str:

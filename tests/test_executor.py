@@ -178,6 +178,21 @@ def test_output_beyond_the_budget_is_dropped(launcher, settings):
     assert kept < 50_000 and ("output truncated" in shown or "more than the grader reads" in shown)
 
 
+def test_what_a_cell_printed_is_kept_whole_however_it_was_sent(launcher, settings):
+    """A flush cuts a print into two messages, as a busy machine can: the notebook shows it
+    whole, stdout then stderr, so feedback pages do not depend on timing."""
+    _, _, nb = run(
+        launcher,
+        settings,
+        "import sys\nprint('SyntaxError:', end='')\nsys.stdout.flush()\nprint(' invalid syntax')\n"
+        "print('careful', file=sys.stderr)\nsys.stderr.flush()\nprint('done')",
+    )
+    assert [(o.output_type, o.name, o.text) for o in nb.cells[0].outputs] == [
+        ("stream", "stdout", "SyntaxError: invalid syntax\ndone\n"),
+        ("stream", "stderr", "careful\n"),
+    ]
+
+
 def test_script_outputs_are_reduced_to_inert_types(launcher, settings):
     _, _, nb = run(
         launcher,

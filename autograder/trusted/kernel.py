@@ -21,6 +21,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
 from .. import phases, wire
+from ..outputs import ordered_streams
 from ..sandbox import sockets
 from ..sandbox.launcher import KernelLauncher, LearnerProcess
 from ..sandbox.limits import Limits
@@ -239,7 +240,10 @@ class LearnerKernel:
         self.check_running()
         self._set_timeout()
         with phases.phase("learner cells"):
-            self._execute(cell, store_history=True)
+            try:
+                self._execute(cell, store_history=True)
+            finally:  # the feedback page shows what the learner's cell printed, not how it arrived
+                cell.outputs = ordered_streams(cell.get("outputs", []))
 
     def fetch(self, name: str):
         """The learner's value of `name`, decoded on this side."""
