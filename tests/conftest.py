@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import nbformat
@@ -23,6 +24,14 @@ def _environment_still_reaches_child_processes():
     it starts: tests would pass or fail by their order. Such a test fails here instead."""
     yield
     assert isinstance(os.environ, os._Environ), "this test left os.environ replaced"
+
+
+def ctrl_c_reaches_it() -> None:
+    """`preexec_fn` for a process a test will Ctrl-C: SIGINT as a terminal's foreground command
+    has it. A shell starting the test run in the background (`make test &`, nohup, a CI runner)
+    leaves SIGINT ignored, every child inherits that, and Python then never raises
+    KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def copy_course(target: Path) -> Path:

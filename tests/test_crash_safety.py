@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import answered, copy_course, lessons, release_notebook, submit
+from conftest import answered, copy_course, ctrl_c_reaches_it, lessons, release_notebook, submit
 from nbformat.v4 import new_code_cell
 
 pytestmark = pytest.mark.slow
@@ -48,6 +48,7 @@ def _start(course: Path, *args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
 
 

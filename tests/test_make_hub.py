@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, ctrl_c_reaches_it
 
 sys.path.insert(0, str(REPO / "deploy" / "hub"))
 import launch
@@ -102,6 +102,7 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     output = []
     try:
