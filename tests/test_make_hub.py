@@ -66,6 +66,13 @@ def _alive(root: Path) -> bool:
     return True
 
 
+def _skip_without_a_hub() -> None:
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("the hub makes OS accounts: needs root on Linux (CI runs as root)")
+    if shutil.which(launch.PROXY) is None:
+        pytest.skip(f"`{launch.PROXY}` is not installed (.ci/run installs it)")
+
+
 def test_docs_name_what_make_hub_makes():
     """Do the README and docs/hub.md name the accounts, folder and port `make hub` really uses?"""
     makefile = (REPO / "Makefile").read_text()
@@ -80,10 +87,7 @@ def test_docs_name_what_make_hub_makes():
 
 @pytest.mark.slow
 def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        pytest.skip("make hub makes OS accounts: needs root on Linux (CI runs as root)")
-    if shutil.which(launch.PROXY) is None:
-        pytest.skip(f"`{launch.PROXY}` is not installed (.ci/run installs it)")
+    _skip_without_a_hub()
     env = launch.build_environment(launch.reusable_environment_dir())
     root = Path(tempfile.mkdtemp(prefix="make-hub-"))
     prefix = f"hub-{secrets.token_hex(3)}"
@@ -195,13 +199,10 @@ class ZmqLikeListener:
 
 
 @pytest.mark.slow
-def test_a_port_taken_before_the_hub_binds_it_is_chosen_again(tmp_path, monkeypatch):
+def test_a_port_taken_before_the_hub_binds_it_is_chosen_again(monkeypatch):
     """The ports are chosen just before JupyterHub starts; another program (here one that speaks
     like a kernel's zmq socket) can still take one first. The hub then starts on others."""
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        pytest.skip("the hub makes OS accounts: needs root on Linux (CI runs as root)")
-    if shutil.which(launch.PROXY) is None:
-        pytest.skip(f"`{launch.PROXY}` is not installed (.ci/run installs it)")
+    _skip_without_a_hub()
     env = launch.build_environment(launch.reusable_environment_dir())
     root = Path(tempfile.mkdtemp(prefix="hub-ports-"))
     prefix = f"hub-{secrets.token_hex(3)}"
