@@ -250,9 +250,29 @@ def _sample(process: subprocess.Popen, peaks: dict) -> None:
     while process.poll() is None:
         children, rss = _processes()
         peaks["tree"] = max(peaks["tree"], _subtree(process.pid, children, rss))
-        for worker in children.get(process.pid, []):  # each worker with its sandbox and kernels
-            peaks["worker"] = max(peaks["worker"], _subtree(worker, children, rss))
+        # each worker with its sandbox and kernels; a worker forked by another is its own
+        workers = {pid for pid in _pids(process.pid, children) if _is_worker(pid)}
+        for worker in workers:
+            peaks["worker"] = max(peaks["worker"], _subtree(worker, children, rss, workers))
         time.sleep(0.1)
+
+
+def _is_worker(pid: int) -> bool:
+    """A grading worker: started by multiprocessing's spawn, or forked from one that was."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"multiprocessing.spawn" in f.read()
+    except OSError:
+        return False
+
+
+def _pids(root: int, children: dict) -> list[int]:
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
 
 
 def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
@@ -274,12 +294,13 @@ def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
     return children, pss
 
 
-def _subtree(root: int, children: dict, rss: dict) -> int:
+def _subtree(root: int, children: dict, rss: dict, others: set[int] = frozenset()) -> int:
+    """The PSS of `root` and its descendants, leaving out the subtrees of `others`."""
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
+        stack.extend(child for child in children.get(pid, []) if child not in others)
     return total
 
 

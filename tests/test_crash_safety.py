@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import answered, copy_course, ctrl_c_reaches_it, lessons, release_notebook, submit
 from nbformat.v4 import new_code_cell
@@ -24,7 +25,7 @@ from nbformat.v4 import new_code_cell
 pytestmark = pytest.mark.slow
 AUTOGRADER = str(Path(sys.executable).parent / "autograder")
 FIRST = lessons()[0]
-WAIT = 600  # seconds: generous, for a loaded machine; conditions are polled, never slept on
+WAIT = 60  # seconds: generous, for a loaded machine; conditions are polled, never slept on
 SLOW = 20  # seconds the last learner's notebook sleeps (its cells may take 60)
 
 
@@ -41,9 +42,9 @@ def _class(course: Path) -> Path:
     return course
 
 
-def _start(course: Path, *args: str) -> subprocess.Popen:
+def _start(course: Path, *args: str, jobs: int = 1) -> subprocess.Popen:
     return subprocess.Popen(
-        [AUTOGRADER, "grade", "--course", str(course), "--jobs", "1", *args],
+        [AUTOGRADER, "grade", "--course", str(course), "--jobs", str(jobs), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -146,6 +147,79 @@ def test_killed_at_any_point_then_run_again_gives_the_uninterrupted_result(
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert _state(course) == reference
+
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent, state, start time) of every process."""
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        found[int(entry)] = (int(fields[1]), fields[0], fields[19])
+    return found
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """pid -> start time of every process below `root`."""
+    processes = _processes()
+    found, stack = {}, [root]
+    while stack:
+        pid = stack.pop()
+        for child, (parent, _, started) in processes.items():
+            if parent == pid and child not in found:
+                found[child] = started
+                stack.append(child)
+    return found
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def test_killing_the_grader_ends_every_worker_and_sandbox_it_started(tmp_path):
+    """Only the grading process is killed (not its process group), while the worker forked from
+    the first one is in a hidden test that would wait for an hour (the first worker's own hidden
+    test waits until then, so that the other gets a job): both workers, their sandboxes and their
+    kernels end all the same."""
+    course = copy_course(tmp_path / "course")
+    waiting = tmp_path / "waiting"
+    path = course / "source" / FIRST / f"{FIRST}.ipynb"
+    source = nbformat.read(path, as_version=4)
+    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
+                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
+    test.source += f"""
+### BEGIN HIDDEN TESTS
+import os, time
+with open(f"/proc/{{os.getppid()}}/cmdline", "rb") as parent:
+    forked = b"multiprocessing.spawn" in parent.read()
+if forked:
+    open({str(waiting)!r}, "w").close()
+    time.sleep(3600)
+while not os.path.exists({str(waiting)!r}):  # the first worker: wait until the other waits
+    time.sleep(0.05)
+### END HIDDEN TESTS
+"""
+    nbformat.write(source, path)
+    for learner in ("ada", "dee", "zed"):
+        submit(course, learner, FIRST, answered(FIRST))
+    grading = _start(course, jobs=2)
+    _until(waiting.exists, grading)
+    started = _descendants(grading.pid)
+    assert sum(map(_is_worker, started)) == 2
+    os.kill(grading.pid, signal.SIGKILL)
+    grading.wait()
+
+    def all_ended() -> bool:
+        now = _processes()
+        return not [pid for pid, at in started.items()
+                    if pid in now and now[pid][2] == at and now[pid][1] != "Z"]  # fmt: skip
+
+    _until(all_ended)
 
 
 def test_ctrl_c_stops_cleanly_says_what_was_kept_and_a_rerun_finishes(reference, tmp_path):

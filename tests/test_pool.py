@@ -1,6 +1,6 @@
 """Worker processes: a job whose worker dies is retried once by a fresh worker, then reported as
 a grader error with its reason, and the rest of the class is graded; the first worker warms up
-alone, the others start once it is ready.
+alone, the others start once it is ready, forked from it, and do not die with it.
 
 A worker dies here the way an instructor's own code can kill it: a hidden test that ends the
 grading process (`os._exit`) when the learner's notebook defines a marker name.
@@ -9,6 +9,7 @@ grading process (`os._exit`) when the learner's notebook defines a marker name.
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -89,3 +90,40 @@ def test_the_first_worker_warms_up_alone(tmp_path, monkeypatch):
     assert len(up) == 2, "two jobs' worth of learners: two workers"
     (first_up, first), (second_up, _) = up
     assert first_up < ready[first] <= second_up
+
+
+def test_workers_forked_from_the_first_do_not_die_with_it(tmp_path, monkeypatch):
+    """A hidden test that, in a forked worker, kills the worker it was forked from (the first),
+    and logs who it graded where. The learner graded by the forked worker is graded once."""
+    course = copy_course(tmp_path / "course")
+    log, killed = tmp_path / "graded.log", tmp_path / "killed"
+    path = course / "source" / LESSON / f"{LESSON}.ipynb"
+    source = nbformat.read(path, as_version=4)
+    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
+                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
+    test.source += f"""
+### BEGIN HIDDEN TESTS
+import os
+with open({str(log)!r}, "a") as log:
+    log.write(f"{{who}} {{os.getpid()}} {{os.getppid()}}\\n")
+if os.getppid() != {os.getpid()} and not os.path.exists({str(killed)!r}):
+    open({str(killed)!r}, "w").close()
+    os.kill(os.getppid(), 9)
+### END HIDDEN TESTS
+"""
+    nbformat.write(source, path)
+    learners = ("alice", "bob", "carol", "dave")
+    for learner in learners:
+        notebook = answered(LESSON)
+        notebook.cells.insert(1, new_code_cell(f"who = {learner!r}"))
+        submit(course, learner, LESSON, notebook)
+
+    outcome = grade_class(course=Course.find(course), jobs=2, feedback=False)
+
+    assert [r.score == r.max_score > 0 for r in outcome.results] == [True] * len(learners)
+    runs = [line.split() for line in log.read_text().splitlines()]
+    forked = [(who, pid) for who, pid, parent in runs if int(parent) != os.getpid()]
+    assert forked, "the second worker is forked from the first"
+    assert killed.exists()
+    killer = forked[0][0]
+    assert [who for who, _, _ in runs].count(killer) == 1, "its worker went on after the kill"

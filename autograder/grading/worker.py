@@ -164,6 +164,10 @@ class Worker:
     def close(self) -> None:
         self.launcher.close()
 
+    def forget(self) -> None:
+        """In a process forked from this one: let go of the sandbox without stopping it."""
+        self.launcher.forget()
+
     # ----------------------------------------------------------------------------- details
     def _lesson_files(self, lesson: str) -> dict[str, bytes]:
         if lesson not in self._files:

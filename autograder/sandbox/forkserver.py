@@ -172,6 +172,17 @@ class ForkServer:
             self.process.wait()
             self.process = None
 
+    def forget(self) -> None:
+        """Close this process's copies of the server's pipes and log, without stopping it."""
+        if self._info_read is not None:
+            os.close(self._info_read)
+            self._info_read = None
+        if self.process is not None:
+            for stream in (self.process.stdin, self.process.stdout):
+                stream.close()
+            self.process = None
+        self._log.close()
+
     def _log_tail(self) -> str:
         self._log.seek(0)
         return self._log.read()[-2000:].decode(errors="replace").strip() or "(no output)"

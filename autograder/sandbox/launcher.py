@@ -170,6 +170,15 @@ class KernelLauncher:
             os.close(self._uid_lock)
             self._uid_lock = None
 
+    def forget(self) -> None:
+        """In a forked child: close this process's copies of the fork server's pipes and of the
+        user id's lock, leaving both to the process that made them."""
+        if self._server is not None:
+            self._server.forget()
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)
+            self._uid_lock = None
+
     def _rlimits(self) -> list[str]:
         s = self.limits
         return ["prlimit", f"--as={s.memory}", f"--cpu={s.cpu_time}", f"--fsize={s.file_size}",
