@@ -9,7 +9,9 @@ grading process (`os._exit`) when the learner's notebook defines a marker name.
 from __future__ import annotations
 
 import json
-import os
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -21,6 +23,7 @@ from autograder.grading.batch import grade_class
 from autograder.phases import VARIABLE
 
 LESSON = "01-lemur"
+AUTOGRADER = str(Path(sys.executable).parent / "autograder")
 KILLER = """
 ### BEGIN HIDDEN TESTS
 try:
@@ -92,9 +95,11 @@ def test_the_first_worker_warms_up_alone(tmp_path, monkeypatch):
     assert first_up < ready[first] <= second_up
 
 
-def test_workers_forked_from_the_first_do_not_die_with_it(tmp_path, monkeypatch):
+def test_workers_forked_from_the_first_do_not_die_with_it(tmp_path):
     """A hidden test that, in a forked worker, kills the worker it was forked from (the first),
-    and logs who it graded where. The learner graded by the forked worker is graded once."""
+    and logs who it graded where; in the first worker it waits until that has happened, so the
+    forked one gets a job whatever the timing. The learner the forked worker grades is graded
+    once, and every learner fully."""
     course = copy_course(tmp_path / "course")
     log, killed = tmp_path / "graded.log", tmp_path / "killed"
     path = course / "source" / LESSON / f"{LESSON}.ipynb"
@@ -103,12 +108,16 @@ def test_workers_forked_from_the_first_do_not_die_with_it(tmp_path, monkeypatch)
                 and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
     test.source += f"""
 ### BEGIN HIDDEN TESTS
-import os
+import os, time
+with open(f"/proc/{{os.getppid()}}/cmdline", "rb") as parent:
+    forked = b"multiprocessing.spawn" in parent.read()
 with open({str(log)!r}, "a") as log:
-    log.write(f"{{who}} {{os.getpid()}} {{os.getppid()}}\\n")
-if os.getppid() != {os.getpid()} and not os.path.exists({str(killed)!r}):
+    log.write(f"{{who}} {{os.getpid()}} {{forked}}\\n")
+if forked and not os.path.exists({str(killed)!r}):
     open({str(killed)!r}, "w").close()
     os.kill(os.getppid(), 9)
+while not os.path.exists({str(killed)!r}):
+    time.sleep(0.05)
 ### END HIDDEN TESTS
 """
     nbformat.write(source, path)
@@ -122,8 +131,25 @@ if os.getppid() != {os.getpid()} and not os.path.exists({str(killed)!r}):
 
     assert [r.score == r.max_score > 0 for r in outcome.results] == [True] * len(learners)
     runs = [line.split() for line in log.read_text().splitlines()]
-    forked = [(who, pid) for who, pid, parent in runs if int(parent) != os.getpid()]
+    forked = [who for who, _, was_forked in runs if was_forked == "True"]
     assert forked, "the second worker is forked from the first"
-    assert killed.exists()
-    killer = forked[0][0]
-    assert [who for who, _, _ in runs].count(killer) == 1, "its worker went on after the kill"
+    assert [who for who, _, _ in runs].count(forked[0]) == 1, "its worker went on after the kill"
+
+
+def test_a_class_with_nothing_gradable_ends(tmp_path):
+    """Workers are started before intake; when intake finds nothing to grade, the pool is closed
+    while the first worker may still be starting, and the forked ones not yet forked."""
+    course = copy_course(tmp_path / "course")
+    for learner in ("alice", "bob", "carol"):
+        submit(course, learner, LESSON, b"{ damaged")
+    run = subprocess.run(
+        [AUTOGRADER, "grade", "--course", str(course), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    statuses = [
+        s["status"] for s in json.loads((course / "grades.json").read_text())["submissions"]
+    ]
+    assert statuses == ["ungradable"] * 3

@@ -9,8 +9,8 @@ others to be started fresh, as is every worker that replaces one that died.
 
 A job whose worker dies (a sandbox escape attempt that kills it, the machine's OOM killer) is
 given once more to a fresh worker; if that one dies too, the job's notebooks are grader errors
-and the batch goes on. A forked worker does not die with the worker it was forked from. Workers
-ignore Ctrl-C (the parent decides) and die with the parent.
+and the batch goes on. Workers ignore Ctrl-C (the parent decides) and die with the grading
+process; a forked one does not die with the worker it was forked from.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import recv_handle, send_handle
 
 from .. import phases
 from ..results import UNGRADABLE, NotebookResult
@@ -54,6 +55,9 @@ def serve(connection: Connection, setup: GradingSetup, forks: tuple[Connection, 
         connection.send(("ready", None))
         _grade(connection, worker)
     finally:
+        # The parent hears of this worker's end (EOF) before it waits for the ones it forked.
+        for handle in (connection, *forks):
+            handle.close()
         worker.close()
         for pid in filter(None, forked):  # reaped here, their CPU time counts in the parent's
             try:
@@ -103,8 +107,12 @@ def _fork_worker(connection: Connection, own: Connection, forks: tuple[Connectio
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         return None
     grader = os.getppid()
+    gc.collect()
     gc.freeze()  # what was imported stays in pages both processes share, not copied by the GC
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # the parent starts this one fresh when its connection closes unused
+        return None
     if pid:
         return pid
     code = 0
@@ -116,7 +124,12 @@ def _fork_worker(connection: Connection, own: Connection, forks: tuple[Connectio
                 other.close()
         if not _die_with(grader):
             return None
+        # The parent watches this process through a pidfd it is handed, not one it opens from
+        # the pid: if this process died first, the pid could name another process by then.
         connection.send(("forked", os.getpid()))
+        pidfd = os.pidfd_open(os.getpid())
+        send_handle(connection, pidfd, grader)
+        os.close(pidfd)
         phases.event("worker process up")
         worker = _start(connection, setup)
         if worker is not None:
@@ -166,7 +179,11 @@ def _die_with(grader: int) -> bool:
 
 
 class _Spawned:
-    """A worker started by this process."""
+    """A worker started by this process.
+
+    Its end is watched through a pidfd, not multiprocessing's sentinel: the workers it forks
+    inherit the sentinel's other end, which would keep the sentinel quiet after it died.
+    """
 
     def __init__(self, context, setup: GradingSetup, forks: tuple[Connection, ...] = ()):
         self.connection, child = context.Pipe()
@@ -175,11 +192,13 @@ class _Spawned:
         child.close()
         for fork in forks:
             fork.close()
+        # our child: its pid names it until we reap it, even if it has died already
+        self.ended = os.pidfd_open(self.process.pid)
         self.job: Job | None = None
         self.ready = False
 
     def handles(self) -> list:
-        return [self.connection, self.process.sentinel]
+        return [self.connection, self.ended]
 
     def alive(self) -> bool:
         return self.process.is_alive()
@@ -199,7 +218,9 @@ class _Spawned:
                 pass
 
     def join(self, kill: bool = False) -> None:
-        self.process.join(timeout=None if not kill else 30)
+        select.select([self.ended], [], [], None if not kill else 30)
+        self.process.join(timeout=0)
+        os.close(self.ended)
         self.connection.close()
 
 
@@ -213,11 +234,12 @@ class _Forked:
         self.ready = False
         self.forked = False
 
-    def adopt(self, pid: int) -> None:
+    def adopt(self) -> None:
+        """After its ("forked", pid) message: take the pidfd it sends next."""
         self.forked = True
         try:
-            self.pidfd = os.pidfd_open(pid)
-        except OSError:  # gone already: its connection says so next
+            self.pidfd = recv_handle(self.connection)
+        except (EOFError, OSError):  # gone already: its connection says so next
             pass
 
     def handles(self) -> list:
@@ -233,18 +255,26 @@ class _Forked:
         self.join(kill)
 
     def end(self, kill: bool = False) -> None:
-        if self.pidfd is None:
-            return
-        if kill:
+        """Kill it, or tell it to stop after its job; one not yet forked (or whose message the
+        parent has not read) is told to stop, and stops at the latest when it reads that."""
+        if self.pidfd is None and not self.forked and self._forked_message():
+            self.adopt()
+        if kill and self.pidfd is not None:
             try:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except OSError:
                 pass
-        else:
-            try:
-                self.connection.send(None)
-            except (BrokenPipeError, OSError):
-                pass
+            return
+        try:
+            self.connection.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+
+    def _forked_message(self) -> bool:
+        try:
+            return self.connection.poll() and self.connection.recv()[0] == "forked"
+        except (EOFError, OSError):
+            return False
 
     def join(self, kill: bool = False) -> None:
         """Wait for it to exit (the worker it was forked from reaps it)."""
@@ -296,7 +326,7 @@ class WorkerPool:
                 if message is None:  # the process died
                     self._replace(process, pending, attempts, done)
                 elif message[0] == "forked":
-                    process.adopt(message[1])
+                    process.adopt()
                 elif message[0] == "ready":
                     process.ready = True
                 elif message[0] == "failed":
@@ -337,9 +367,10 @@ class WorkerPool:
             done(job, [worker_failure(job, notebook, detail) for notebook in job.notebooks])
 
     def close(self, kill: bool = False) -> None:
-        # all are told first: the first worker waits for those it forked before it exits
+        # All are told first, and forked ones joined before the first worker, which waits for
+        # those it forked before it exits.
         for process in self._processes:
             process.end(kill=kill)
-        for process in self._processes:
+        for process in sorted(self._processes, key=lambda p: isinstance(p, _Spawned)):
             process.join(kill=kill)
         self._processes = []
