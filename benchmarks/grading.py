@@ -247,11 +247,15 @@ def timed(argv: list[str], env: dict, cwd: Path | None = None) -> dict:
 
 
 def _sample(process: subprocess.Popen, peaks: dict) -> None:
+    known: set[int] = set()  # once a worker, always (an exiting process's cmdline is unreadable)
     while process.poll() is None:
         children, rss = _processes()
         peaks["tree"] = max(peaks["tree"], _subtree(process.pid, children, rss))
         # each worker with its sandbox and kernels; a worker forked by another is its own
-        workers = {pid for pid in _pids(process.pid, children) if _is_worker(pid)}
+        known |= {
+            pid for pid in _pids(process.pid, children) if pid not in known and _is_worker(pid)
+        }
+        workers = known & set(rss)
         for worker in workers:
             peaks["worker"] = max(peaks["worker"], _subtree(worker, children, rss, workers))
         time.sleep(0.1)
