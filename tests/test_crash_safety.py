@@ -187,6 +187,9 @@ def test_killing_the_grader_ends_every_worker_and_sandbox_it_started(tmp_path):
     test waits until then, so that the other gets a job): both workers, their sandboxes and their
     kernels end all the same."""
     course = copy_course(tmp_path / "course")
+    with open(course / "nbgrader_config.py", "a") as config:  # the hidden tests below may wait
+        config.write("c.Execute.timeout = 3600\nc.Limits.test_timeout = 3600\n")
+        config.write("c.Limits.notebook_timeout = 7200\n")
     waiting = tmp_path / "waiting"
     path = course / "source" / FIRST / f"{FIRST}.ipynb"
     source = nbformat.read(path, as_version=4)

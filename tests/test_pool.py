@@ -9,6 +9,7 @@ grading process (`os._exit`) when the learner's notebook defines a marker name.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,20 @@ else:
 """
 
 pytestmark = pytest.mark.slow
+# A hidden test that waits for another worker waits as long as that worker takes to start on a
+# busy machine: the course these tests grade lets a test cell wait that long.
+PATIENT = """
+c.Execute.timeout = 3600
+c.Limits.test_timeout = 3600
+c.Limits.notebook_timeout = 7200
+"""
+
+
+def _patient_course(target):
+    course = copy_course(target)
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(PATIENT)
+    return course
 
 
 def _course_with_a_deadly_test(tmp_path):
@@ -100,7 +115,7 @@ def test_workers_forked_from_the_first_do_not_die_with_it(tmp_path):
     and logs who it graded where; in the first worker it waits until that has happened, so the
     forked one gets a job whatever the timing. The learner the forked worker grades is graded
     once, and every learner fully."""
-    course = copy_course(tmp_path / "course")
+    course = _patient_course(tmp_path / "course")
     log, killed = tmp_path / "graded.log", tmp_path / "killed"
     path = course / "source" / LESSON / f"{LESSON}.ipynb"
     source = nbformat.read(path, as_version=4)
@@ -153,3 +168,44 @@ def test_a_class_with_nothing_gradable_ends(tmp_path):
         s["status"] for s in json.loads((course / "grades.json").read_text())["submissions"]
     ]
     assert statuses == ["ungradable"] * 3
+
+
+def test_a_first_worker_with_threads_does_not_fork_and_the_others_start_fresh(
+    tmp_path, monkeypatch
+):
+    """numpy's OpenBLAS asked for two threads: the first worker has a second thread when it is
+    ready, so it forks nothing (a fork could copy a lock that thread holds) and the second worker
+    is started as the first was."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("OpenBLAS starts no second thread on one core")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    course = _patient_course(tmp_path / "course")
+    log = tmp_path / "graded.log"
+    path = course / "source" / LESSON / f"{LESSON}.ipynb"
+    source = nbformat.read(path, as_version=4)
+    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
+                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
+    test.source += f"""
+### BEGIN HIDDEN TESTS
+import os, time
+with open(f"/proc/{{os.getppid()}}/cmdline", "rb") as parent:
+    forked = b"multiprocessing.spawn" in parent.read()
+with open({str(log)!r}, "a") as log:
+    log.write(f"{{who}} {{os.getpid()}} {{forked}}\\n")
+if who == "alice":  # the first job: held until another worker has graded a learner
+    while len(open({str(log)!r}).read().splitlines()) < 2:
+        time.sleep(0.05)
+### END HIDDEN TESTS
+"""
+    nbformat.write(source, path)
+    for learner in ("alice", "bob", "carol"):
+        notebook = answered(LESSON)
+        notebook.cells.insert(1, new_code_cell(f"who = {learner!r}"))
+        submit(course, learner, LESSON, notebook)
+
+    outcome = grade_class(course=Course.find(course), jobs=2, feedback=False)
+
+    assert [r.score == r.max_score > 0 for r in outcome.results] == [True] * 3
+    runs = [line.split() for line in log.read_text().splitlines()]
+    assert len({pid for _, pid, _ in runs}) == 2, "two workers graded"
+    assert [forked for _, _, forked in runs] == ["False"] * len(runs)
