@@ -46,6 +46,39 @@ def copy_course(target: Path) -> Path:
     return target
 
 
+# Hidden tests that wait for another worker wait as long as that worker takes to start on a
+# busy machine: a course made `patient` lets a test cell (and a notebook) take an hour.
+PATIENT = """
+c.Execute.timeout = 3600
+c.Limits.test_timeout = 3600
+c.Limits.notebook_timeout = 7200
+"""
+
+# Hidden-test code: whether the worker running it was forked from the first worker.
+IN_A_FORKED_WORKER = """
+import os
+with open(f"/proc/{os.getppid()}/cmdline", "rb") as parent:
+    forked = b"multiprocessing.spawn" in parent.read()
+"""
+
+
+def patient(course: Path) -> Path:
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(PATIENT)
+    return course
+
+
+def add_hidden_test(course: Path, lesson: str, code: str) -> None:
+    """Append `code` as hidden tests to the first graded test cell of the lesson's source, as an
+    instructor would write them (they run in the grading process)."""
+    path = course / "source" / lesson / f"{lesson}.ipynb"
+    source = nbformat.read(path, as_version=4)
+    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
+                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
+    test.source += f"\n### BEGIN HIDDEN TESTS\n{code.strip()}\n### END HIDDEN TESTS\n"
+    nbformat.write(source, path)
+
+
 @pytest.fixture
 def course_dir(tmp_path: Path) -> Path:
     return copy_course(tmp_path / "course")

@@ -17,9 +17,18 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
-from conftest import answered, copy_course, ctrl_c_reaches_it, lessons, release_notebook, submit
+from conftest import (
+    IN_A_FORKED_WORKER,
+    add_hidden_test,
+    answered,
+    copy_course,
+    ctrl_c_reaches_it,
+    lessons,
+    patient,
+    release_notebook,
+    submit,
+)
 from nbformat.v4 import new_code_cell
 
 pytestmark = pytest.mark.slow
@@ -186,28 +195,21 @@ def test_killing_the_grader_ends_every_worker_and_sandbox_it_started(tmp_path):
     the first one is in a hidden test that would wait for an hour (the first worker's own hidden
     test waits until then, so that the other gets a job): both workers, their sandboxes and their
     kernels end all the same."""
-    course = copy_course(tmp_path / "course")
-    with open(course / "nbgrader_config.py", "a") as config:  # the hidden tests below may wait
-        config.write("c.Execute.timeout = 3600\nc.Limits.test_timeout = 3600\n")
-        config.write("c.Limits.notebook_timeout = 7200\n")
+    course = patient(copy_course(tmp_path / "course"))
     waiting = tmp_path / "waiting"
-    path = course / "source" / FIRST / f"{FIRST}.ipynb"
-    source = nbformat.read(path, as_version=4)
-    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
-                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
-    test.source += f"""
-### BEGIN HIDDEN TESTS
-import os, time
-with open(f"/proc/{{os.getppid()}}/cmdline", "rb") as parent:
-    forked = b"multiprocessing.spawn" in parent.read()
+    add_hidden_test(
+        course,
+        FIRST,
+        IN_A_FORKED_WORKER
+        + f"""
+import time
 if forked:
     open({str(waiting)!r}, "w").close()
     time.sleep(3600)
 while not os.path.exists({str(waiting)!r}):  # the first worker: wait until the other waits
     time.sleep(0.05)
-### END HIDDEN TESTS
-"""
-    nbformat.write(source, path)
+""",
+    )
     for learner in ("ada", "dee", "zed"):
         submit(course, learner, FIRST, answered(FIRST))
     grading = _start(course, jobs=2)

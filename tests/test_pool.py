@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
-from conftest import answered, copy_course, submit
+from conftest import IN_A_FORKED_WORKER, add_hidden_test, answered, copy_course, patient, submit
 from nbformat.v4 import new_code_cell
 
 from autograder.course import Course
@@ -26,7 +25,6 @@ from autograder.phases import VARIABLE
 LESSON = "01-lemur"
 AUTOGRADER = str(Path(sys.executable).parent / "autograder")
 KILLER = """
-### BEGIN HIDDEN TESTS
 try:
     end_the_grading_process
 except NameError:
@@ -34,34 +32,14 @@ except NameError:
 else:
     import os
     os._exit(3)
-### END HIDDEN TESTS
 """
 
 pytestmark = pytest.mark.slow
-# A hidden test that waits for another worker waits as long as that worker takes to start on a
-# busy machine: the course these tests grade lets a test cell wait that long.
-PATIENT = """
-c.Execute.timeout = 3600
-c.Limits.test_timeout = 3600
-c.Limits.notebook_timeout = 7200
-"""
-
-
-def _patient_course(target):
-    course = copy_course(target)
-    with open(course / "nbgrader_config.py", "a") as config:
-        config.write(PATIENT)
-    return course
 
 
 def _course_with_a_deadly_test(tmp_path):
     course = copy_course(tmp_path / "course")
-    path = course / "source" / LESSON / f"{LESSON}.ipynb"
-    source = nbformat.read(path, as_version=4)
-    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
-                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
-    test.source += "\n" + KILLER
-    nbformat.write(source, path)
+    add_hidden_test(course, LESSON, KILLER)
     return course
 
 
@@ -115,27 +93,23 @@ def test_workers_forked_from_the_first_do_not_die_with_it(tmp_path):
     and logs who it graded where; in the first worker it waits until that has happened, so the
     forked one gets a job whatever the timing. The learner the forked worker grades is graded
     once, and every learner fully."""
-    course = _patient_course(tmp_path / "course")
+    course = patient(copy_course(tmp_path / "course"))
     log, killed = tmp_path / "graded.log", tmp_path / "killed"
-    path = course / "source" / LESSON / f"{LESSON}.ipynb"
-    source = nbformat.read(path, as_version=4)
-    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
-                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
-    test.source += f"""
-### BEGIN HIDDEN TESTS
-import os, time
-with open(f"/proc/{{os.getppid()}}/cmdline", "rb") as parent:
-    forked = b"multiprocessing.spawn" in parent.read()
+    add_hidden_test(
+        course,
+        LESSON,
+        IN_A_FORKED_WORKER
+        + f"""
 with open({str(log)!r}, "a") as log:
     log.write(f"{{who}} {{os.getpid()}} {{forked}}\\n")
 if forked and not os.path.exists({str(killed)!r}):
     open({str(killed)!r}, "w").close()
     os.kill(os.getppid(), 9)
+import time
 while not os.path.exists({str(killed)!r}):
     time.sleep(0.05)
-### END HIDDEN TESTS
-"""
-    nbformat.write(source, path)
+""",
+    )
     learners = ("alice", "bob", "carol", "dave")
     for learner in learners:
         notebook = answered(LESSON)
@@ -179,25 +153,21 @@ def test_a_first_worker_with_threads_does_not_fork_and_the_others_start_fresh(
     if (os.cpu_count() or 1) < 2:
         pytest.skip("OpenBLAS starts no second thread on one core")
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
-    course = _patient_course(tmp_path / "course")
+    course = patient(copy_course(tmp_path / "course"))
     log = tmp_path / "graded.log"
-    path = course / "source" / LESSON / f"{LESSON}.ipynb"
-    source = nbformat.read(path, as_version=4)
-    test = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")
-                and not c.metadata["nbgrader"].get("solution"))  # fmt: skip
-    test.source += f"""
-### BEGIN HIDDEN TESTS
-import os, time
-with open(f"/proc/{{os.getppid()}}/cmdline", "rb") as parent:
-    forked = b"multiprocessing.spawn" in parent.read()
+    add_hidden_test(
+        course,
+        LESSON,
+        IN_A_FORKED_WORKER
+        + f"""
 with open({str(log)!r}, "a") as log:
     log.write(f"{{who}} {{os.getpid()}} {{forked}}\\n")
+import time
 if who == "alice":  # the first job: held until another worker has graded a learner
     while len(open({str(log)!r}).read().splitlines()) < 2:
         time.sleep(0.05)
-### END HIDDEN TESTS
-"""
-    nbformat.write(source, path)
+""",
+    )
     for learner in ("alice", "bob", "carol"):
         notebook = answered(LESSON)
         notebook.cells.insert(1, new_code_cell(f"who = {learner!r}"))
