@@ -88,6 +88,21 @@ def test_the_first_worker_warms_up_alone(tmp_path, monkeypatch):
     assert first_up < ready[first] <= second_up
 
 
+def _logs_who_where(log) -> str:
+    """Hidden-test code that appends `<who> <worker pid> <forked: True/False>` to `log`."""
+    return (
+        IN_A_FORKED_WORKER
+        + f"""
+with open({str(log)!r}, "a") as log:
+    log.write(f"{{who}} {{os.getpid()}} {{forked}}\\n")
+"""
+    )
+
+
+def _runs(log) -> list[list[str]]:
+    return [line.split() for line in log.read_text().splitlines()]
+
+
 def test_workers_forked_from_the_first_do_not_die_with_it(tmp_path):
     """A hidden test that, in a forked worker, kills the worker it was forked from (the first),
     and logs who it graded where; in the first worker it waits until that has happened, so the
@@ -98,10 +113,8 @@ def test_workers_forked_from_the_first_do_not_die_with_it(tmp_path):
     add_hidden_test(
         course,
         LESSON,
-        IN_A_FORKED_WORKER
+        _logs_who_where(log)
         + f"""
-with open({str(log)!r}, "a") as log:
-    log.write(f"{{who}} {{os.getpid()}} {{forked}}\\n")
 if forked and not os.path.exists({str(killed)!r}):
     open({str(killed)!r}, "w").close()
     os.kill(os.getppid(), 9)
@@ -119,7 +132,7 @@ while not os.path.exists({str(killed)!r}):
     outcome = grade_class(course=Course.find(course), jobs=2, feedback=False)
 
     assert [r.score == r.max_score > 0 for r in outcome.results] == [True] * len(learners)
-    runs = [line.split() for line in log.read_text().splitlines()]
+    runs = _runs(log)
     forked = [who for who, _, was_forked in runs if was_forked == "True"]
     assert forked, "the second worker is forked from the first"
     assert [who for who, _, _ in runs].count(forked[0]) == 1, "its worker went on after the kill"
@@ -158,10 +171,8 @@ def test_a_first_worker_with_threads_does_not_fork_and_the_others_start_fresh(
     add_hidden_test(
         course,
         LESSON,
-        IN_A_FORKED_WORKER
+        _logs_who_where(log)
         + f"""
-with open({str(log)!r}, "a") as log:
-    log.write(f"{{who}} {{os.getpid()}} {{forked}}\\n")
 import time
 if who == "alice":  # the first job: held until another worker has graded a learner
     while len(open({str(log)!r}).read().splitlines()) < 2:
@@ -176,6 +187,6 @@ if who == "alice":  # the first job: held until another worker has graded a lear
     outcome = grade_class(course=Course.find(course), jobs=2, feedback=False)
 
     assert [r.score == r.max_score > 0 for r in outcome.results] == [True] * 3
-    runs = [line.split() for line in log.read_text().splitlines()]
+    runs = _runs(log)
     assert len({pid for _, pid, _ in runs}) == 2, "two workers graded"
     assert [forked for _, _, forked in runs] == ["False"] * len(runs)
