@@ -154,6 +154,39 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_hub_clean_names_what_it_could_not_remove_and_removes_the_rest():
+    """An account someone made with a demo learner's group as its primary group: groupdel refuses
+    that group. `make hub-clean` says so and exits non-zero, and still removes everything else."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("the hub makes OS accounts: needs root on Linux (CI runs as root)")
+    root = Path(tempfile.mkdtemp(prefix="make-hub-"))
+    prefix = f"hub-{secrets.token_hex(3)}"
+    names = [name for group in launch.demo_names(prefix).values() for name in group]
+    stuck, other = f"{prefix}-learner2", f"{prefix}-other"
+    try:
+        for name in names:
+            launch.make_account(name, root / "home" / name, password=False)
+        made = launch._retry(["useradd", "--no-create-home", "--gid", stuck, other])
+        assert made.returncode == 0, made.stderr
+        cleaned = subprocess.run(
+            ["make", "--no-print-directory", f"HUB_ROOT={root}", f"HUB_ARGS=--prefix {prefix}",
+             "hub-clean"],
+            cwd=REPO, check=False, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert cleaned.returncode != 0, cleaned.stdout
+        assert "removed the demo accounts" not in cleaned.stdout
+        assert f"groupdel {stuck}" in cleaned.stderr and other in cleaned.stderr, cleaned.stderr
+        for name in names:
+            with pytest.raises(KeyError):
+                pwd.getpwnam(name)
+        assert not root.exists()
+    finally:
+        launch._retry(["userdel", other])
+        for name in names:
+            launch.remove_account(name)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _hub_for_test(root: Path, port: int) -> launch.Hub:
     nobody = launch.Account("nobody", 65534, 65534, root)
     return launch.Hub(root, root / "env", "course", nobody, [], [], port)

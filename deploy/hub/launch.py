@@ -154,17 +154,44 @@ def make_account(name: str, home: Path, *, password: bool) -> Account:
 
 
 def remove_account(name: str) -> None:
-    """Remove an account made here, and its group; anything still running as it is killed first."""
+    """Remove an account made here, and its group; anything still running as it is killed first.
+
+    Raises HubError, saying why, if the account or its group is still there afterwards.
+    """
     import pwd
 
     try:
         uid = pwd.getpwnam(name).pw_uid
     except KeyError:
-        return
-    kill_processes_of(uid)
-    _retry(["userdel", name])
+        uid = None
+    if uid is not None:
+        kill_processes_of(uid)
+        done = _retry(["userdel", name])
+        if done.returncode != 0:
+            raise HubError(f"userdel {name}: {done.stderr.strip()}")
     if subprocess.run(["getent", "group", name], check=False, capture_output=True).returncode == 0:
-        _retry(["groupdel", name])
+        done = _retry(["groupdel", name])
+        if done.returncode != 0:
+            raise HubError(f"groupdel {name}: {done.stderr.strip()}")
+
+
+def remove_demo(root: Path, prefix: str = DEMO_PREFIX) -> int:
+    """`make hub-clean`: the demo accounts, their groups and `root`; what stayed is named."""
+    left = []
+    for group in demo_names(prefix).values():
+        for name in group:
+            try:
+                remove_account(name)
+            except HubError as error:
+                left.append(str(error))
+    shutil.rmtree(root, ignore_errors=True)
+    if root.exists():
+        left.append(f"{root} could not be removed entirely")
+    if left:
+        print("hub-clean: not everything was removed:", *left, sep="\n  ", file=sys.stderr)
+        return 1
+    print(f"removed the demo accounts and {root}")
+    return 0
 
 
 def kill_processes_of(uid: int) -> None:
@@ -576,12 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _require_root()
         if args.remove:
-            for group in demo_names(args.prefix).values():
-                for name in group:
-                    remove_account(name)
-            shutil.rmtree(args.root, ignore_errors=True)
-            print(f"removed the demo accounts and {args.root}")
-            return 0
+            return remove_demo(args.root, args.prefix)
         args.root.mkdir(parents=True, exist_ok=True)
         args.root.chmod(0o755)
         env = args.env or build_environment(args.root / "env")
