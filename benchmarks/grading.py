@@ -183,6 +183,15 @@ def report_ours(ours: dict, n: int) -> None:
         print(f"    {name:<22} {per.get(name, 0):.3f}  cpu {cpu.get(name, 0):.3f}")
     tail = sum(totals.get("outputs", [])) + sum(totals.get("report", []))
     print(f"  tail (grades.json, CSV, class report): {tail:.2f} s")
+    own = sum(cpu.get(name, 0) for name in ("autograde", "feedback", "results")) * n
+    kernels = cpu.get("kernel cpu", 0) * n
+    phased = sum(cpu.get(name, 0) for name in [*START_UP, "outputs", "report"]) * n
+    print(
+        f"  core-seconds, {ours['cpu']:.1f} in all: grading processes per notebook {own:.1f}, "
+        f"kernels {kernels:.1f}, start-up and tail {phased:.1f}, outside any phase "
+        f"{ours['cpu'] - own - kernels - phased:.1f} (the sandboxes' fork servers importing "
+        "torch and the lessons' libraries, the command's own imports)"
+    )
 
 
 def lay_out(course: Path, lessons: list[str], n: int) -> None:
