@@ -66,6 +66,16 @@ def counts_everything() -> bool:
     return probe.complete
 
 
+def caveat() -> str | None:
+    """What a reader of the figures must know when they cannot count everything, else None."""
+    if counts_everything():
+        return None
+    return (
+        "core-seconds: no cgroup could be made here (run as root for full figures), so they "
+        "count reaped processes only, not most of the sandboxes' CPU"
+    )
+
+
 def _new_group() -> Path | None:
     """A new, empty cgroup below this process's own, or None if none can be made here."""
     for own in _own_groups():

@@ -37,8 +37,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import cputime
 import nbformat
-from cputime import CpuTime, counts_everything
 
 from autograder.course import Course
 
@@ -74,9 +74,9 @@ def main() -> int:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     print(f"{args.submissions} submissions over {len(lessons)} lessons, {args.jobs} jobs, "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    if not counts_everything():
-        print("core-seconds: no cgroup could be made here (run as root for full figures), so "
-              "they count reaped processes only, not most of the sandboxes' CPU")  # fmt: skip
+    caveat = cputime.caveat()
+    if caveat:
+        print(caveat)
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
         tmp = Path(tmp)
         floor = measure_floor(lessons)
@@ -243,7 +243,7 @@ def measure_floor(lessons: list[str], repeat: int = 3) -> float:
 
 def timed(argv: list[str], env: dict, cwd: Path | None = None) -> dict:
     """Wall seconds, core-seconds and peak memory (the tree's, and the largest worker's)."""
-    counter = CpuTime()
+    counter = cputime.CpuTime()
     try:
         start = time.perf_counter()
         process = subprocess.Popen(

@@ -8,13 +8,16 @@ that way, the benchmark once reported about half of a run's real CPU.
 from __future__ import annotations
 
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import cputime
 from cputime import CpuTime, counts_everything
 
 # A grandchild in a session of its own burns CPU, writes how much, and is left to be reaped by
@@ -50,3 +53,24 @@ def test_the_cpu_of_a_process_nobody_reaps_is_counted(tmp_path):
     assert counted >= orphan, (counted, orphan)
     assert reaped < orphan, "getrusage counted the orphan: this test shows nothing"
     assert not counter.group.exists(), "the benchmark's cgroup was left behind"
+
+
+@pytest.mark.skipif(not counts_everything(), reason="needs a cgroup of its own (root)")
+def test_without_a_cgroup_the_benchmark_says_its_figure_leaves_the_sandboxes_out():
+    """An account that may not make cgroups gets the reaped-children figure, and is told so."""
+    python = Path("/usr/bin/python3")  # the checkout's own may be where other accounts cannot go
+    if shutil.which("setpriv") is None or not python.exists():
+        pytest.skip("needs setpriv and /usr/bin/python3, to run the check as another account")
+    assert cputime.caveat() is None  # here every process is counted
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        shutil.copy(cputime.__file__, folder / "cputime.py")
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        done = subprocess.run(
+            [*nobody, str(python), "-c", "import cputime; print(cputime.caveat())"],
+            cwd=folder, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(folder)
+    assert "reaped processes only" in done.stdout, done.stdout + done.stderr
