@@ -21,8 +21,12 @@ class CpuTime:
 
     def __init__(self) -> None:
         self.group = _new_group()
-        self.complete = self.group is not None
         self._start = self._read()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every process of the tree is counted (a cgroup), not only the reaped ones."""
+        return self.group is not None
 
     def enter(self) -> None:
         """In the child, before exec: join the group (children inherit it)."""

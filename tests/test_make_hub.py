@@ -66,9 +66,13 @@ def _alive(root: Path) -> bool:
     return True
 
 
-def _skip_without_a_hub() -> None:
+def _skip_without_root() -> None:
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
         pytest.skip("the hub makes OS accounts: needs root on Linux (CI runs as root)")
+
+
+def _skip_without_a_hub() -> None:
+    _skip_without_root()
     if shutil.which(launch.PROXY) is None:
         pytest.skip(f"`{launch.PROXY}` is not installed (.ci/run installs it)")
 
@@ -157,8 +161,7 @@ def test_make_hub_prints_url_and_logins_then_stops_and_cleans_up(tmp_path):
 def test_hub_clean_names_what_it_could_not_remove_and_removes_the_rest():
     """An account someone made with a demo learner's group as its primary group: groupdel refuses
     that group. `make hub-clean` says so and exits non-zero, and still removes everything else."""
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        pytest.skip("the hub makes OS accounts: needs root on Linux (CI runs as root)")
+    _skip_without_root()
     root = Path(tempfile.mkdtemp(prefix="make-hub-"))
     prefix = f"hub-{secrets.token_hex(3)}"
     names = [name for group in launch.demo_names(prefix).values() for name in group]
