@@ -4,6 +4,8 @@ Small notebooks, no lessons: each test asks one question of `execute_notebook` w
 sandbox (bubblewrap when the machine has it).
 """
 
+import re
+
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -490,3 +492,45 @@ def test_the_lessons_files_are_in_the_kernels_folder_read_only(launcher, setting
     assert verdicts[0] == ["stream"]
     if settings.mode != "none":  # unsandboxed, as root, nothing is read-only
         assert verdicts[1] == ["stream"]
+
+
+def test_a_learners_error_reads_as_in_their_own_jupyterlab_kernel(launcher, settings, tmp_path):
+    """The traceback in the feedback is the one IPython shows the learner, colours and all."""
+    import os
+
+    from jupyter_client.manager import start_new_kernel
+
+    cells = [
+        "import torch\n\ndef sigmoid(z):\n    scale = [1,\n             2]\n"
+        "    return torch.sigmoid(z) * undefined_scale",
+        "lemur = torch.tensor([[6.0]])\nsigmoid(lemur)",
+        "raise NotImplementedError('left for the learner')",
+    ]
+    _, _, nb = run(launcher, settings, *cells)
+    graded = [[o.traceback for o in cell.outputs if o.output_type == "error"] for cell in nb.cells]
+
+    # the learner's own kernel, as JupyterLab starts it (no IPython profile of this machine's)
+    manager, client = start_new_kernel(
+        kernel_name="python3", startup_timeout=600, env=dict(os.environ, IPYTHONDIR=str(tmp_path))
+    )
+    try:
+        own = []
+        for source in cells:
+            errors = []
+            client.execute_interactive(
+                source,
+                timeout=600,
+                output_hook=lambda msg, errors=errors: (
+                    errors.append(msg["content"]["traceback"])
+                    if msg["msg_type"] == "error"
+                    else None
+                ),
+            )
+            own.append(errors)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert graded == own
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(graded[1][0]))
+    assert "Cell In[2], line 2" in shown and "Cell In[1], line 6, in sigmoid" in shown
+    assert "NameError: name 'undefined_scale' is not defined" in shown
