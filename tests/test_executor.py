@@ -534,3 +534,20 @@ def test_a_learners_error_reads_as_in_their_own_jupyterlab_kernel(launcher, sett
     shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(graded[1][0]))
     assert "Cell In[2], line 2" in shown and "Cell In[1], line 6, in sigmoid" in shown
     assert "NameError: name 'undefined_scale' is not defined" in shown
+
+
+def test_a_kernel_has_no_debugger_and_a_forked_one_leaves_its_imports_to_the_gc_freeze(
+    launcher, settings
+):
+    """What docs/architecture.md says of the fork server's imports, seen from a learner cell."""
+    _, _, nb = run(
+        launcher,
+        settings,
+        "import gc, sys\nprint(sys.modules.get('debugpy', 'not imported'), gc.get_freeze_count())",
+    )
+    debugger, frozen = nb.cells[0].outputs[0].text.split()
+    assert debugger == "None"  # ipykernel found no debugpy to import
+    if settings.mode == "bubblewrap-root" and settings.fork_server:
+        assert int(frozen) > 100_000  # torch, matplotlib, IPython: the fork server's imports
+    else:
+        assert int(frozen) == 0  # a kernel of its own freezes nothing
