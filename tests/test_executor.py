@@ -536,17 +536,19 @@ def test_a_learners_error_reads_as_in_their_own_jupyterlab_kernel(launcher, sett
     assert "NameError: name 'undefined_scale' is not defined" in shown
 
 
-def test_a_kernel_has_no_debugger_and_a_forked_one_leaves_its_imports_to_the_gc_freeze(
+def test_a_kernel_collects_has_no_debugger_and_a_forked_one_leaves_its_imports_frozen(
     launcher, settings
 ):
     """What docs/architecture.md says of the fork server's imports, seen from a learner cell."""
     _, _, nb = run(
         launcher,
         settings,
-        "import gc, sys\nprint(sys.modules.get('debugpy', 'not imported'), gc.get_freeze_count())",
+        "import gc, sys\n"
+        "print(sys.modules.get('debugpy', 'not imported'), gc.get_freeze_count(), gc.isenabled())",
     )
-    debugger, frozen = nb.cells[0].outputs[0].text.split()
+    debugger, frozen, collecting = nb.cells[0].outputs[0].text.split()
     assert debugger == "None"  # ipykernel found no debugpy to import
+    assert collecting == "True"  # the fork server imports without collections; a kernel collects
     if settings.mode == "bubblewrap-root" and settings.fork_server:
         assert int(frozen) > 100_000  # torch, matplotlib, IPython: the fork server's imports
     else:

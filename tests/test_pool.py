@@ -70,8 +70,10 @@ def test_a_job_whose_worker_dies_is_retried_once_then_reported_and_the_class_is_
     assert len(starts) == 4  # alice, bob, and mallory's notebook twice: one retry, no more
 
 
-def test_the_first_worker_warms_up_alone(tmp_path, monkeypatch):
+def test_the_first_worker_warms_up_alone_and_grades_with_collections_on(tmp_path, monkeypatch):
+    """Workers import with the garbage collector off; a hidden test sees it on again."""
     course = copy_course(tmp_path / "course")
+    add_hidden_test(course, LESSON, "import gc\nassert gc.isenabled(), 'no collections'")
     for learner in ("alice", "bob", "carol"):
         submit(course, learner, LESSON, answered(LESSON))
     events = tmp_path / "events.jsonl"

@@ -67,6 +67,10 @@ def serve(connection: Connection, setup: GradingSetup, forks: tuple[Connection, 
 
 
 def _start(connection: Connection, setup: GradingSetup) -> Worker | None:
+    # No collections while the worker imports nbgrader, nbconvert and torch: they would add a
+    # third to the imports' CPU, and imports leave little garbage. Collections resume before the
+    # first job.
+    gc.disable()
     try:
         with phases.phase("worker imports"):
             worker = Worker(setup)
@@ -78,6 +82,8 @@ def _start(connection: Connection, setup: GradingSetup) -> Worker | None:
             ("failed", f"the grading process could not start: {type(error).__name__}: {error}")
         )
         return None
+    finally:
+        gc.enable()
     return worker
 
 
