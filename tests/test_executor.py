@@ -536,6 +536,15 @@ def test_a_learners_error_reads_as_in_their_own_jupyterlab_kernel(launcher, sett
     assert "NameError: name 'undefined_scale' is not defined" in shown
 
 
+def test_every_kernel_after_the_first_finds_the_optimizer_stack_imported(launcher, settings):
+    """What docs/architecture.md says of the fork server's later imports: once it has forked a
+    kernel, it imports torch's optimizer stack, so no later kernel imports it itself."""
+    run(launcher, settings, "pass")  # a kernel forked: the fork server's later imports are done
+    _, _, nb = run(launcher, settings, "import sys\nprint('torch._dynamo' in sys.modules)")
+    forked = settings.mode == "bubblewrap-root" and settings.fork_server
+    assert nb.cells[0].outputs[0].text.split() == [str(forked)]
+
+
 def test_a_kernel_collects_has_no_debugger_and_a_forked_one_leaves_its_imports_frozen(
     launcher, settings
 ):

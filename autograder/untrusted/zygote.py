@@ -77,7 +77,8 @@ IDLE = 0.5  # seconds without a request after which the server uses its time for
 
 
 def preload_later():
-    """What only some lessons need, imported once the server is ready, while it waits for work."""
+    """What only some lessons need, imported once the server has forked its first kernel (or has
+    waited IDLE seconds for work before that)."""
     import torch
     import torch.optim
 
@@ -251,9 +252,12 @@ def main():
     later = [preload_later]
     requests = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)
     pending = b""
+    spawned = False
     while True:
-        if later and not pending and not select.select([requests], [], [], IDLE)[0]:
-            later.pop(0)()  # nothing asked of us yet: use the time
+        # Once the first kernel is forked (it runs while this imports), or while nothing is asked
+        # of us: every later kernel then finds these imports done instead of making them itself.
+        if later and (spawned or not pending and not select.select([requests], [], [], IDLE)[0]):
+            later.pop(0)()
             gc.collect()  # the imports' garbage, before what they left is frozen too
             gc.freeze()
             if hasattr(LIBC, "malloc_trim"):
@@ -268,6 +272,7 @@ def main():
         request = json.loads(line)
         out.write(json.dumps(handlers[request["op"]](request)) + "\n")
         out.flush()
+        spawned = spawned or request["op"] == "spawn"
 
 
 if __name__ == "__main__":
