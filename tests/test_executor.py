@@ -4,6 +4,7 @@ Small notebooks, no lessons: each test asks one question of `execute_notebook` w
 sandbox (bubblewrap when the machine has it).
 """
 
+import ast
 import re
 
 import pytest
@@ -543,6 +544,26 @@ def test_every_kernel_after_the_first_finds_the_optimizer_stack_imported(launche
     _, _, nb = run(launcher, settings, "import sys\nprint('torch._dynamo' in sys.modules)")
     forked = settings.mode == "bubblewrap-root" and settings.fork_server
     assert nb.cells[0].outputs[0].text.split() == [str(forked)]
+
+
+IMPORTED_HERE = (  # modules whose namespace is not among what the fork server froze
+    "import gc, sys, types\n"
+    "live = {id(o) for o in gc.get_objects()}\n"
+    "print(sorted(n for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType)\n"
+    "             and n != '__main__' and id(vars(m)) in live))"
+)
+
+
+def test_a_forked_kernel_imports_nothing_to_start_or_to_show_an_error(launcher, settings):
+    """What docs/architecture.md says of a forked kernel: its start and its first traceback import
+    nothing, the fork server has (the learner's own namespace, __main__, is each kernel's own)."""
+    run(launcher, settings, "pass")  # a kernel forked: the fork server's later imports are done
+    _, _, nb = run(launcher, settings, IMPORTED_HERE, "raise ValueError('undone')", IMPORTED_HERE)
+    started, after_error = (ast.literal_eval(nb.cells[i].outputs[0].text) for i in (0, 2))
+    if settings.mode == "bubblewrap-root" and settings.fork_server:
+        assert started == [] and after_error == []
+    else:  # a kernel of its own freezes nothing: every module counts as imported here
+        assert "IPython" in started and "stack_data" in after_error
 
 
 def test_a_kernel_collects_has_no_debugger_and_a_forked_one_leaves_its_imports_frozen(

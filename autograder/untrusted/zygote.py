@@ -23,6 +23,7 @@ its neighbour `autograder_kernel_start`, bound beside it.
 import base64
 import ctypes
 import gc
+import importlib
 import json
 import os
 import resource
@@ -43,6 +44,18 @@ LIMITS = {
 }
 
 
+# What every lesson imports, and what every kernel's start imports (IPython's magics and debugger,
+# tornado's asyncio loop): once here, not in each kernel.
+PRELOAD = (
+    "ipykernel.debugger", "ipykernel.ipkernel", "ipykernel.kernelapp",
+    "IPython.core.interactiveshell", "IPython.core.completerlib", "IPython.core.debugger",
+    "IPython.core.logger", "IPython.core.magics.execution", "IPython.core.oinspect",
+    "IPython.extensions.storemagic", "faulthandler", "tornado.platform.asyncio",
+    "matplotlib.pyplot", "matplotlib_inline.backend_inline", "numpy",
+    "torch", "torch.nn", "torch.nn.functional",
+)  # fmt: skip
+
+
 def preload():
     """Import what every lesson imports, without starting threads or event loops."""
     os.makedirs("/scratch/.mpl", exist_ok=True)
@@ -61,16 +74,11 @@ def preload():
     from autograder_kernel_start import no_debugger
 
     no_debugger()
-    import ipykernel.debugger
-    import ipykernel.ipkernel
-    import ipykernel.kernelapp  # noqa: F401
-    import IPython.core.interactiveshell  # noqa: F401
-    import matplotlib.pyplot
-    import matplotlib_inline.backend_inline  # noqa: F401
-    import numpy  # noqa: F401
-    import torch
-    import torch.nn
-    import torch.nn.functional  # noqa: F401
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from matplotlib.backends.registry import backend_registry
+
+    backend_registry.list_all()  # read by every kernel's start: read once, here
 
 
 IDLE = 0.5  # seconds without a request after which the server uses its time for preload_later
@@ -84,6 +92,12 @@ def preload_later():
 
     # The first optimizer a process makes imports torch's compiler stack (seconds).
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    # What a kernel's first error imports to render its traceback.
+    import pygments.formatters.terminal256
+    import pygments.styles
+    import stack_data  # noqa: F401
+
+    pygments.styles.get_style_by_name("default")
 
 
 def spawn(request):
