@@ -3,7 +3,8 @@
 nbgrader does the work (`generate_assignment` for notebooks/, `generate_solution` for
 solutions/); this module runs it into a scratch folder, scrubs what would make the committed
 files differ from one machine or run to the next, checks that nothing secret reached the
-release, and then either replaces notebooks/ and solutions/ or (with --check) compares.
+release, and then either replaces notebooks/ and solutions/ or (with --check) compares. Figures
+are compared as pictures (`figures`): another CPU may draw a pixel of a curve differently.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import nbformat
 
 from .course import Course
 from .errors import CourseError
+from .figures import same_notebooks
 from .grading import gradebook
 from .outputs import ordered_streams
 
@@ -73,6 +75,7 @@ def build(course: Course, *, check: bool = False) -> BuildReport:
             )
             return BuildReport(lessons, time.monotonic() - started, stale)
         for built, target in ((release, course.release), (solutions, course.solutions)):
+            _keep_committed_figures(built, target)
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(built, target)
         gradebook.remember_registered(course, lessons)  # generate_assignment registered them
@@ -151,9 +154,25 @@ def _differences(built: Path, committed: Path) -> list[str]:
         names |= {p.relative_to(committed) for p in present if p not in ignored}
     for name in sorted(names):
         a, b = built / name, committed / name
-        if not (a.exists() and b.exists() and filecmp.cmp(a, b, shallow=False)):
+        if not (a.exists() and b.exists() and _same(a, b)):
             stale.append(str(committed.name / name))
     return stale
+
+
+def _same(built: Path, committed: Path) -> bool:
+    """Byte for byte, or a notebook whose figures differ only as another CPU draws them."""
+    if filecmp.cmp(built, committed, shallow=False):
+        return True
+    return built.suffix == ".ipynb" and same_notebooks(built, committed)
+
+
+def _keep_committed_figures(built: Path, committed: Path) -> None:
+    """A notebook that differs from the committed one only as another CPU draws its figures
+    keeps the committed bytes, so building on another machine changes no file."""
+    for path in built.rglob("*.ipynb"):
+        old = committed / path.relative_to(built)
+        if old.is_file() and _same(path, old):
+            shutil.copyfile(old, path)
 
 
 def _ignored_by_git(folder: Path, paths: list[Path]) -> set[Path]:
