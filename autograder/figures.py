@@ -28,37 +28,25 @@ def same_notebooks(a: Path, b: Path) -> bool:
         first, second = (json.loads(path.read_text(encoding="utf-8")) for path in (a, b))
     except (OSError, ValueError):
         return False
-    figures: list[tuple[str, str]] = []
-    if _without_figures(first, figures, 0) != _without_figures(second, figures, 1):
-        return False
-    return all(_same_figure(one, other) for one, other in figures)
+    ours: list[str] = []
+    theirs: list[str] = []
+    if _without_figures(first, ours) != _without_figures(second, theirs):
+        return False  # equal structures hold as many figures, in the same places
+    return all(map(_same_figure, ours, theirs))
 
 
-def _without_figures(node, figures: list, side: int):
-    """`node` with each PNG's data replaced by its position; the PNGs go into `figures`."""
+def _without_figures(node, figures: list[str]):
+    """`node` with each PNG's data replaced by its position in `figures`, where it goes."""
     if isinstance(node, dict):
-        found = {}
-        for key, value in node.items():
-            if key == PNG and isinstance(value, str):
-                index = len(figures) if side == 0 else _next_second(figures)
-                if side == 0:
-                    figures.append((value, ""))
-                elif index < len(figures):
-                    figures[index] = (figures[index][0], value)
-                else:
-                    return None  # a figure the other notebook does not have
-                found[key] = index
-            else:
-                found[key] = _without_figures(value, figures, side)
-        return found
+        return {
+            key: figures.append(value) or len(figures) - 1
+            if key == PNG and isinstance(value, str)
+            else _without_figures(value, figures)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
-        return [_without_figures(value, figures, side) for value in node]
+        return [_without_figures(value, figures) for value in node]
     return node
-
-
-def _next_second(figures: list) -> int:
-    """The first figure not yet paired with one of the second notebook."""
-    return next((i for i, (_, other) in enumerate(figures) if not other), len(figures))
 
 
 def _same_figure(one: str, other: str) -> bool:
