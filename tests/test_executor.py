@@ -566,6 +566,74 @@ def test_a_forked_kernel_imports_nothing_to_start_or_to_show_an_error(launcher, 
         assert "IPython" in started and "stack_data" in after_error
 
 
+FLUSHES = (  # counts what flushing asks of the kernel's IOPub thread, with and without output
+    "import sys\n"
+    "pub = sys.stdout.pub_thread\n"
+    "sys.stdout.flush()\n"
+    "real, scheduled = pub.schedule, []\n"
+    "pub.schedule = lambda f: (scheduled.append(f), real(f))[1]\n"
+    "sys.stdout.flush(); sys.stderr.flush()\n"
+    "unwritten = len(scheduled)\n"
+    "sys.stderr.write('written last\\n'); sys.stderr.flush()\n"
+    "written = len(scheduled) - unwritten\n"
+    "del pub.schedule\n"
+    "print(unwritten, written > 0)"
+)
+
+
+def test_a_flush_with_nothing_written_waits_for_nothing_and_output_still_arrives(
+    launcher, settings
+):
+    """What docs/architecture.md says of a kernel's flushes: a stream with nothing written since
+    its last flush does not wait for the IOPub thread (ipykernel flushes both streams at the end
+    of every execute), and what was written still reaches the grader with its cell."""
+    _, _, nb = run(launcher, settings, FLUSHES)
+    streams = {o.name: o.text for o in nb.cells[0].outputs if o.output_type == "stream"}
+    assert streams == {"stdout": "0 True\n", "stderr": "written last\n"}
+
+
+def test_the_grader_is_sent_no_echo_of_the_code_it_runs(launcher, settings, monkeypatch):
+    """What docs/architecture.md says of a kernel's messages: no `execute_input` echo of each
+    request's code, which the grader would only read to drop."""
+    from autograder.trusted import kernel
+
+    received = []
+    process = kernel._LimitedClient.process_message
+
+    def recording(self, msg, cell, cell_index):
+        received.append(msg["msg_type"])
+        return process(self, msg, cell, cell_index)
+
+    monkeypatch.setattr(kernel._LimitedClient, "process_message", recording)
+    verdicts, _, _ = run(launcher, settings, "x = 2\nprint(x)", graded_cell("assert x == 2"))
+    assert verdicts == [True]  # the test cell's probe for x was answered
+    assert {"status", "stream", "display_data"} <= set(received)
+    assert "execute_input" not in received
+
+
+def test_a_probe_costs_the_grader_no_schema_check(launcher, settings, monkeypatch):
+    """What docs/architecture.md says of a probe on the grader's side: its cell is built, and its
+    answer read, without nbformat's schema check. Two ordinary cells are checked, whatever the
+    number of probes: the kernel client's scratch notebook and the cell that installs the probe
+    module in the kernel."""
+    from nbformat.v4 import nbbase
+
+    nb = new_notebook(cells=[new_code_cell("x, y, z = 2, 3, 4"), graded_cell(
+        "assert (x, y, z) == (2, 3, 4)"
+    )])  # fmt: skip
+    checked = []
+    validate = nbbase.validate
+
+    def counting(node, ref=None):
+        checked.append(ref)
+        return validate(node, ref)
+
+    monkeypatch.setattr(nbbase, "validate", counting)
+    execute_notebook(nb, launcher)
+    assert not any(o.output_type == "error" for o in nb.cells[1].outputs)  # three probes answered
+    assert checked.count("code_cell") == 2 and "display_data" not in checked
+
+
 def test_a_kernel_collects_has_no_debugger_and_a_forked_one_leaves_its_imports_frozen(
     launcher, settings
 ):

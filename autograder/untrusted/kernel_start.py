@@ -82,6 +82,27 @@ def lighten(shell):
         shell._format_exception_for_storage = name_and_value
 
 
+def skip_unread_messages(kernel):
+    """Spare each execute two round trips to the kernel's IOPub thread and a message no one reads.
+
+    At the end of every execute ipykernel flushes stdout and stderr, and each flush waits for
+    the IOPub thread even when nothing was printed: a third of what a probe costs the kernel.
+    Here a stream with nothing written since its last flush returns at once; anything printed
+    still reaches the grader before the kernel reports itself idle, since the IOPub thread sends
+    in order. And the kernel no longer echoes each request's code back (`execute_input`), which
+    the grader ignores."""
+    from ipykernel.iostream import OutStream
+
+    flush = OutStream.flush
+
+    def flush_if_written(self):
+        if getattr(self, "_buffers", True):  # another ipykernel: flush as it does
+            flush(self)
+
+    OutStream.flush = flush_if_written
+    kernel._publish_execute_input = lambda code, parent, execution_count: None
+
+
 def main():
     guard_messages(int(os.environ[LIMIT_VARIABLE]))
     no_debugger()
@@ -91,6 +112,7 @@ def main():
     app = IPKernelApp.instance()
     app.initialize()
     lighten(app.shell)
+    skip_unread_messages(app.kernel)
     app.start()
 
 

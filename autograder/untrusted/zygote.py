@@ -116,7 +116,7 @@ def spawn(request):
     try:
         gc.enable()
         become_learner(request, home)
-        from autograder_kernel_start import guard_messages, lighten
+        from autograder_kernel_start import guard_messages, lighten, skip_unread_messages
 
         guard_messages(request["message_limit"])
         from ipykernel.kernelapp import IPKernelApp
@@ -135,6 +135,7 @@ def spawn(request):
         app.parse_command_line = lambda argv=None: None
         app.initialize([])
         lighten(app.shell)
+        skip_unread_messages(app.kernel)
         app.start()
         code = 0
     finally:
