@@ -116,7 +116,7 @@ def spawn(request):
     try:
         gc.enable()
         become_learner(request, home)
-        from autograder_kernel_start import guard_messages, lighten, skip_unread_messages
+        from autograder_kernel_start import guard_messages, trim
 
         guard_messages(request["message_limit"])
         from ipykernel.kernelapp import IPKernelApp
@@ -134,8 +134,7 @@ def spawn(request):
         # class) would cost most of the kernel's start.
         app.parse_command_line = lambda argv=None: None
         app.initialize([])
-        lighten(app.shell)
-        skip_unread_messages(app.kernel)
+        trim(app)
         app.start()
         code = 0
     finally:
