@@ -10,7 +10,8 @@ undone), round-robin over the lessons, in identical throwaway course folders, th
   page; the tail (grades.json, the CSV, the class report);
 - plain `nbgrader autograde` followed by `nbgrader generate_feedback`;
 - the floor: forking a warm kernel from the sandbox's fork server and running the lesson's
-  learner cells in it, with nothing else;
+  learner cells in it, with nothing else, per lesson in seconds and core-seconds, and its mean
+  over the same mix of notebooks as the figures it is set against (the steady state's too);
 - optionally a large run (`--large 400`, ours only): notebooks per minute and peak memory per
   worker, so the cost of a class of any size is a computed figure.
 
@@ -18,6 +19,8 @@ CPU figures are core-seconds of the whole process tree, sandboxes and kernels in
 a cgroup made for each run (`cputime.py`; as root, or with a delegated cgroup); peak
 memory is sampled every 0.1 s from /proc: proportional set size (PSS), so that pages a forked
 kernel shares with its fork server count once, for the tree and for each worker with its sandbox.
+A sample lists /proc before it reads any process, so a kernel forked while it reads is left out of
+it: a sample can miss memory, but not count a fork's shared pages twice.
 
     .venv/bin/python benchmarks/grading.py --submissions 40 --large 400
 """
@@ -80,10 +83,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
         tmp = Path(tmp)
         floor = measure_floor(lessons)
-        print(
-            "floor (fork a warm kernel, run the lesson's learner cells): "
-            f"{floor:.3f} s per notebook"
-        )
+        report_floor(floor, lessons, args.submissions)
 
         ours = run_ours(tmp / "ours", lessons, args.submissions, args.jobs, env)
         report_ours(ours, args.submissions)
@@ -123,6 +123,12 @@ def main() -> int:
                 f"steady state (core-seconds of the {args.large - args.submissions} notebooks "
                 f"beyond the first {args.submissions}): {marginal:.3f} core-s per notebook"
             )
+            beyond = mix_floor(floor, lessons, args.submissions, args.large)
+            if beyond["cpu"] is not None:
+                print(
+                    f"  of which the floor of the same notebooks: {beyond['cpu']:.3f} core-s; "
+                    f"grading beyond it: {marginal - beyond['cpu']:.3f} core-s per notebook"
+                )
             print(f"a class of 1,000 on this machine: about {1000 / per_minute:.0f} minutes")
     return 0
 
@@ -208,8 +214,13 @@ def lay_out(course: Path, lessons: list[str], n: int) -> None:
         nbformat.write(COURSE.answered(lesson, undone), target / f"{lesson}.ipynb")
 
 
-def measure_floor(lessons: list[str], repeat: int = 3) -> float:
-    """Median seconds to fork a kernel from a warm fork server and run a lesson's learner cells."""
+def measure_floor(lessons: list[str], repeat: int = 3) -> dict[str, dict]:
+    """Per lesson, the median of `repeat` runs of forking a kernel from a warm fork server and
+    running the lesson's learner cells in it, nothing else: wall seconds, and core-seconds (the
+    kernel's own CPU, as its sandbox reports it when the kernel ends, as in a grading run's
+    "kernel cpu", plus this process's side of the protocol). `cpu` is None in a sandbox mode
+    without a fork server, which reports no kernel's CPU."""
+    from autograder import phases
     from autograder.sandbox.launcher import KernelLauncher
     from autograder.sandbox.limits import Sandboxing
     from autograder.trusted.executor import is_test_cell
@@ -217,28 +228,78 @@ def measure_floor(lessons: list[str], repeat: int = 3) -> float:
 
     launcher = KernelLauncher(Sandboxing.resolve(COURSE.config))
     launcher.warm_up()
-    seconds = []
-    try:
-        for _ in range(repeat):
-            for lesson in lessons:
-                files = {name: (COURSE.source / lesson / name).read_bytes()
-                         for name in COURSE.instructor_files(lesson)}  # fmt: skip
-                cells = [
-                    c
-                    for c in COURSE.answered(lesson).cells
-                    if c.cell_type == "code" and not is_test_cell(c)
-                ]
-                start = time.perf_counter()
-                kernel = LearnerKernel(launcher, launcher.limits, files).start()
-                try:
-                    for cell in cells:
-                        kernel.run_cell(cell)
-                finally:
-                    kernel.close()
-                seconds.append(time.perf_counter() - start)
-    finally:
-        launcher.close()
-    return statistics.median(seconds)
+    runs: dict[str, list[tuple]] = defaultdict(list)
+    with tempfile.TemporaryDirectory() as tmp:
+        records = Path(tmp) / "phases.jsonl"
+        saved = os.environ.get(phases.VARIABLE)
+        os.environ[phases.VARIABLE] = str(records)
+        try:
+            for _ in range(repeat):
+                for lesson in lessons:
+                    files = {name: (COURSE.source / lesson / name).read_bytes()
+                             for name in COURSE.instructor_files(lesson)}  # fmt: skip
+                    cells = [
+                        c
+                        for c in COURSE.answered(lesson).cells
+                        if c.cell_type == "code" and not is_test_cell(c)
+                    ]
+                    records.write_text("")
+                    start, own = time.perf_counter(), time.process_time()
+                    kernel = LearnerKernel(launcher, launcher.limits, files).start()
+                    try:
+                        for cell in cells:
+                            kernel.run_cell(cell)
+                    finally:
+                        kernel.close()
+                    wall, own = time.perf_counter() - start, time.process_time() - own
+                    kernel_cpu = _kernel_cpu(records)
+                    runs[lesson].append((wall, None if kernel_cpu is None else own + kernel_cpu))
+        finally:
+            if saved is None:
+                os.environ.pop(phases.VARIABLE, None)
+            else:
+                os.environ[phases.VARIABLE] = saved
+            launcher.close()
+    floor = {}
+    for lesson, measured in runs.items():
+        cpus = [cpu for _, cpu in measured if cpu is not None]
+        floor[lesson] = {
+            "wall": statistics.median(wall for wall, _ in measured),
+            "cpu": statistics.median(cpus) if len(cpus) == len(measured) else None,
+        }
+    return floor
+
+
+def _kernel_cpu(records: Path) -> float | None:
+    """The kernel CPU the sandbox reported in `records`, None if it reported none."""
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    reported = [line["cpu"] for line in lines if line.get("phase") == "kernel cpu"]
+    return sum(reported) if reported else None
+
+
+def mix_floor(floor: dict, lessons: list[str], first: int, last: int) -> dict:
+    """The floor's mean over submissions first..last-1 as `lay_out` deals them to the lessons."""
+    dealt = [lessons[i % len(lessons)] for i in range(first, last)]
+    cpus = [floor[lesson]["cpu"] for lesson in dealt]
+    return {
+        "wall": statistics.fmean(floor[lesson]["wall"] for lesson in dealt),
+        "cpu": None if None in cpus else statistics.fmean(cpus),
+    }
+
+
+def report_floor(floor: dict, lessons: list[str], n: int) -> None:
+    print("floor: fork a warm kernel, run the lesson's learner cells, nothing else (median of 3)")
+    for lesson in lessons:
+        cpu = floor[lesson]["cpu"]
+        print(f"  {lesson:<22} {floor[lesson]['wall']:.3f} s"
+              + (f"  {cpu:.3f} core-s" if cpu is not None else ""))  # fmt: skip
+    mixed = mix_floor(floor, lessons, 0, n)
+    label = f"mean of {n} submissions"
+    print(
+        f"  {label:<22} {mixed['wall']:.3f} s"
+        + (f"  {mixed['cpu']:.3f} core-s" if mixed["cpu"] is not None else "")
+        + ("" if mixed["cpu"] is not None else "  (no kernel CPU: this sandbox has no fork server)")
+    )
 
 
 def timed(argv: list[str], env: dict, cwd: Path | None = None) -> dict:
