@@ -200,13 +200,18 @@ def report_ours(ours: dict, n: int) -> None:
     )
 
 
+def dealt_to(lessons: list[str], i: int) -> str:
+    """The lesson of submission `i`: round-robin over `lessons`."""
+    return lessons[i % len(lessons)]
+
+
 def lay_out(course: Path, lessons: list[str], n: int) -> None:
     course.mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", course)
     for folder in ("source", "notebooks"):
         shutil.copytree(REPO / folder, course / folder)
     for i in range(n):
-        lesson = lessons[i % len(lessons)]
+        lesson = dealt_to(lessons, i)
         first = next(iter(COURSE.lesson(lesson).reference_answers()))
         undone = {first: "raise NotImplementedError()"} if i % 2 else {}
         target = course / "submitted" / f"learner{i:03d}" / lesson
@@ -279,7 +284,7 @@ def _kernel_cpu(records: Path) -> float | None:
 
 def mix_floor(floor: dict, lessons: list[str], first: int, last: int) -> dict:
     """The floor's mean over submissions first..last-1 as `lay_out` deals them to the lessons."""
-    dealt = [lessons[i % len(lessons)] for i in range(first, last)]
+    dealt = [dealt_to(lessons, i) for i in range(first, last)]
     cpus = [floor[lesson]["cpu"] for lesson in dealt]
     return {
         "wall": statistics.fmean(floor[lesson]["wall"] for lesson in dealt),
