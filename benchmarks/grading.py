@@ -1,7 +1,8 @@
 """The night's job, end to end: `autograder grade` (with feedback) against plain nbgrader.
 
-Lays out N synthetic submissions (half with the reference answers, half with one answer left
-undone), round-robin over the lessons, in identical throwaway course folders, then times
+Lays out N synthetic submissions round-robin over the lessons, each lesson's alternately with the
+reference answers and with its first answer left undone, in identical throwaway course folders,
+then times
 
 - `autograder grade` as instructors run it (grades and feedback), with a phase breakdown:
   start-up until the first notebook starts, with its timeline (the parent starting the workers,
@@ -9,9 +10,10 @@ undone), round-robin over the lessons, in identical throwaway course folders, th
   learner's cells, the test cells (probes included), nbgrader's bookkeeping and the feedback
   page; the tail (grades.json, the CSV, the class report);
 - plain `nbgrader autograde` followed by `nbgrader generate_feedback`;
-- the floor: forking a warm kernel from the sandbox's fork server and running the lesson's
-  learner cells in it, with nothing else, per lesson in seconds and core-seconds, and its mean
-  over the same mix of notebooks as the figures it is set against (the steady state's too);
+- the floor: forking a warm kernel from the sandbox's fork server and running a submission's
+  learner cells in it, with nothing else, for each lesson answered and with its first answer
+  undone, in seconds and core-seconds, and its mean over the same submissions as the figure it is
+  set against (the steady state's too);
 - optionally a large run (`--large 400`, ours only): notebooks per minute and peak memory per
   worker, so the cost of a class of any size is a computed figure.
 
@@ -19,8 +21,9 @@ CPU figures are core-seconds of the whole process tree, sandboxes and kernels in
 a cgroup made for each run (`cputime.py`; as root, or with a delegated cgroup); peak
 memory is sampled every 0.1 s from /proc: proportional set size (PSS), so that pages a forked
 kernel shares with its fork server count once, for the tree and for each worker with its sandbox.
-A sample lists /proc before it reads any process, so a kernel forked while it reads is left out of
-it: a sample can miss memory, but not count a fork's shared pages twice.
+A sample reads one process after another. A process it has read that ends before it is done (a
+reaped kernel, the fork server's short-lived helper that kills it) leaves its share of the pages
+it shared to the processes read after it, which then count it again; such a sample is dropped.
 
     .venv/bin/python benchmarks/grading.py --submissions 40 --large 400
 """
@@ -57,6 +60,7 @@ PER_NOTEBOOK = [
     "results",
     "kernel cpu",
 ]
+FLOOR_RUNS = 3  # the floor of each notebook is the median of this many runs
 TIMELINE = ["pool starting", "worker process up", "fork server begun", "worker ready"]
 START_UP = ["intake", "gradebook prepare", "stage", "worker imports", "worker warm-up"]
 
@@ -73,6 +77,8 @@ def main() -> int:
         "--large", type=int, default=0, help="also grade this many submissions (ours only)"
     )
     args = parser.parse_args()
+    if args.large and args.large <= args.submissions:
+        parser.error("--large must be more than --submissions (its steady state is the difference)")
     lessons = args.lessons or COURSE.lessons
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     print(f"{args.submissions} submissions over {len(lessons)} lessons, {args.jobs} jobs, "
@@ -200,9 +206,16 @@ def report_ours(ours: dict, n: int) -> None:
     )
 
 
-def dealt_to(lessons: list[str], i: int) -> str:
-    """The lesson of submission `i`: round-robin over `lessons`."""
-    return lessons[i % len(lessons)]
+def dealt_to(lessons: list[str], i: int) -> tuple[str, bool]:
+    """Submission `i`: its lesson, round-robin over `lessons`, and whether its first answer is left
+    undone (every other round, so that each lesson has both kinds)."""
+    return lessons[i % len(lessons)], (i // len(lessons)) % 2 == 1
+
+
+def submission(lesson: str, undone: bool):
+    """The notebook of a synthetic submission: the reference answers, or all but the first."""
+    first = next(iter(COURSE.lesson(lesson).reference_answers()))
+    return COURSE.answered(lesson, {first: "raise NotImplementedError()"} if undone else {})
 
 
 def lay_out(course: Path, lessons: list[str], n: int) -> None:
@@ -211,54 +224,46 @@ def lay_out(course: Path, lessons: list[str], n: int) -> None:
     for folder in ("source", "notebooks"):
         shutil.copytree(REPO / folder, course / folder)
     for i in range(n):
-        lesson = dealt_to(lessons, i)
-        first = next(iter(COURSE.lesson(lesson).reference_answers()))
-        undone = {first: "raise NotImplementedError()"} if i % 2 else {}
+        lesson, undone = dealt_to(lessons, i)
         target = course / "submitted" / f"learner{i:03d}" / lesson
         target.mkdir(parents=True)
-        nbformat.write(COURSE.answered(lesson, undone), target / f"{lesson}.ipynb")
+        nbformat.write(submission(lesson, undone), target / f"{lesson}.ipynb")
 
 
-def measure_floor(lessons: list[str], repeat: int = 3) -> dict[str, dict]:
-    """Per lesson, the median of `repeat` runs of forking a kernel from a warm fork server and
-    running the lesson's learner cells in it, nothing else: wall seconds, and core-seconds (the
-    kernel's own CPU, as its sandbox reports it when the kernel ends, as in a grading run's
-    "kernel cpu", plus this process's side of the protocol). `cpu` is None in a sandbox mode
-    without a fork server, which reports no kernel's CPU."""
+def measure_floor(lessons: list[str], repeat: int = FLOOR_RUNS) -> dict[tuple, dict]:
+    """For each notebook `submission` makes of the lessons (answered, and one answer undone), the
+    median of `repeat` runs of forking a kernel from a warm fork server and running the notebook's
+    learner cells in it, nothing else: wall seconds, and core-seconds (the kernel's own CPU, as
+    its sandbox reports it when the kernel ends, as in a grading run's "kernel cpu", plus this
+    process's side of the protocol). `cpu` is None if no kernel CPU was reported (a sandbox mode
+    without a fork server, or a kernel whose end could not be reaped)."""
     from autograder import phases
     from autograder.sandbox.launcher import KernelLauncher
     from autograder.sandbox.limits import Sandboxing
     from autograder.trusted.executor import is_test_cell
-    from autograder.trusted.kernel import LearnerKernel
 
     launcher = KernelLauncher(Sandboxing.resolve(COURSE.config))
     launcher.warm_up()
-    runs: dict[str, list[tuple]] = defaultdict(list)
+    notebooks = {}
+    for lesson in lessons:
+        for undone in (False, True):
+            cells = submission(lesson, undone).cells
+            learner = [c for c in cells if c.cell_type == "code" and not is_test_cell(c)]
+            notebooks[lesson, undone] = learner
+    runs: dict[tuple, list[tuple]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
         records = Path(tmp) / "phases.jsonl"
         saved = os.environ.get(phases.VARIABLE)
         os.environ[phases.VARIABLE] = str(records)
         try:
             for _ in range(repeat):
-                for lesson in lessons:
-                    files = {name: (COURSE.source / lesson / name).read_bytes()
-                             for name in COURSE.instructor_files(lesson)}  # fmt: skip
-                    cells = [
-                        c
-                        for c in COURSE.answered(lesson).cells
-                        if c.cell_type == "code" and not is_test_cell(c)
-                    ]
+                for (lesson, undone), cells in notebooks.items():
                     records.write_text("")
-                    start, own = time.perf_counter(), time.process_time()
-                    kernel = LearnerKernel(launcher, launcher.limits, files).start()
-                    try:
-                        for cell in cells:
-                            kernel.run_cell(cell)
-                    finally:
-                        kernel.close()
-                    wall, own = time.perf_counter() - start, time.process_time() - own
+                    wall, own = _run_cells(launcher, lesson, cells)
                     kernel_cpu = _kernel_cpu(records)
-                    runs[lesson].append((wall, None if kernel_cpu is None else own + kernel_cpu))
+                    runs[lesson, undone].append(
+                        (wall, None if kernel_cpu is None else own + kernel_cpu)
+                    )
         finally:
             if saved is None:
                 os.environ.pop(phases.VARIABLE, None)
@@ -266,13 +271,29 @@ def measure_floor(lessons: list[str], repeat: int = 3) -> dict[str, dict]:
                 os.environ[phases.VARIABLE] = saved
             launcher.close()
     floor = {}
-    for lesson, measured in runs.items():
+    for key, measured in runs.items():
         cpus = [cpu for _, cpu in measured if cpu is not None]
-        floor[lesson] = {
+        floor[key] = {
             "wall": statistics.median(wall for wall, _ in measured),
             "cpu": statistics.median(cpus) if len(cpus) == len(measured) else None,
         }
     return floor
+
+
+def _run_cells(launcher, lesson: str, cells: list) -> tuple[float, float]:
+    """Wall seconds and this process's CPU seconds to fork a kernel and run `cells` in it."""
+    from autograder.trusted.kernel import LearnerKernel
+
+    files = {name: (COURSE.source / lesson / name).read_bytes()
+             for name in COURSE.instructor_files(lesson)}  # fmt: skip
+    start, own = time.perf_counter(), time.process_time()
+    kernel = LearnerKernel(launcher, launcher.limits, files).start()
+    try:
+        for cell in cells:
+            kernel.run_cell(cell)
+    finally:
+        kernel.close()
+    return time.perf_counter() - start, time.process_time() - own
 
 
 def _kernel_cpu(records: Path) -> float | None:
@@ -283,28 +304,34 @@ def _kernel_cpu(records: Path) -> float | None:
 
 
 def mix_floor(floor: dict, lessons: list[str], first: int, last: int) -> dict:
-    """The floor's mean over submissions first..last-1 as `lay_out` deals them to the lessons."""
+    """The floor's mean over submissions first..last-1, each the notebook `dealt_to` makes it."""
     dealt = [dealt_to(lessons, i) for i in range(first, last)]
-    cpus = [floor[lesson]["cpu"] for lesson in dealt]
+    cpus = [floor[notebook]["cpu"] for notebook in dealt]
     return {
-        "wall": statistics.fmean(floor[lesson]["wall"] for lesson in dealt),
+        "wall": statistics.fmean(floor[notebook]["wall"] for notebook in dealt),
         "cpu": None if None in cpus else statistics.fmean(cpus),
     }
 
 
 def report_floor(floor: dict, lessons: list[str], n: int) -> None:
-    print("floor: fork a warm kernel, run the lesson's learner cells, nothing else (median of 3)")
+    print(
+        "floor: fork a warm kernel, run the notebook's learner cells, nothing else "
+        f"(median of {FLOOR_RUNS}; answered, and with the first answer undone)"
+    )
+
+    def figures(measured: dict) -> str:
+        cpu = measured["cpu"]
+        return f"{measured['wall']:.3f} s" + (f" {cpu:.3f} core-s" if cpu is not None else "")
+
     for lesson in lessons:
-        cpu = floor[lesson]["cpu"]
-        print(f"  {lesson:<22} {floor[lesson]['wall']:.3f} s"
-              + (f"  {cpu:.3f} core-s" if cpu is not None else ""))  # fmt: skip
+        print(f"  {lesson:<22} {figures(floor[lesson, False]):<24} {figures(floor[lesson, True])}")
     mixed = mix_floor(floor, lessons, 0, n)
     label = f"mean of {n} submissions"
     print(
-        f"  {label:<22} {mixed['wall']:.3f} s"
-        + (f"  {mixed['cpu']:.3f} core-s" if mixed["cpu"] is not None else "")
-        + ("" if mixed["cpu"] is not None else "  (no kernel CPU: this sandbox has no fork server)")
-    )
+        f"  {label:<22} {figures(mixed)}"
+        + ("" if mixed["cpu"] is not None else "  (no kernel CPU was reported: a sandbox without "
+                                               "a fork server, or a kernel not reaped)")
+    )  # fmt: skip
 
 
 def timed(argv: list[str], env: dict, cwd: Path | None = None) -> dict:
@@ -336,15 +363,29 @@ def _sample(process: subprocess.Popen, peaks: dict) -> None:
     known: set[int] = set()  # once a worker, always (an exiting process's cmdline is unreadable)
     while process.poll() is None:
         children, rss = _processes()
-        peaks["tree"] = max(peaks["tree"], _subtree(process.pid, children, rss))
+        samples = {"tree": [_members(process.pid, children)]}
         # each worker with its sandbox and kernels; a worker forked by another is its own
-        known |= {
-            pid for pid in _pids(process.pid, children) if pid not in known and _is_worker(pid)
-        }
+        known |= {pid for pid in samples["tree"][0] if pid not in known and _is_worker(pid)}
         workers = known & set(rss)
-        for worker in workers:
-            peaks["worker"] = max(peaks["worker"], _subtree(worker, children, rss, workers))
+        samples["worker"] = [_members(worker, children, workers) for worker in workers]
+        for name, groups in samples.items():
+            for members in groups:
+                counted = [pid for pid in members if pid in rss]
+                if _still_running(counted):  # else the sample counted shared pages twice
+                    peaks[name] = max(peaks[name], sum(rss[pid] for pid in counted))
         time.sleep(0.1)
+
+
+def _still_running(pids: list[int]) -> bool:
+    """Whether every process in `pids` is still running (not gone, not a zombie)."""
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return False
+        except (OSError, IndexError):
+            return False
+    return True
 
 
 def _is_worker(pid: int) -> bool:
@@ -354,15 +395,6 @@ def _is_worker(pid: int) -> bool:
             return b"multiprocessing.spawn" in f.read()
     except OSError:
         return False
-
-
-def _pids(root: int, children: dict) -> list[int]:
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(children.get(pid, []))
-    return found
 
 
 def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
@@ -384,14 +416,14 @@ def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
     return children, pss
 
 
-def _subtree(root: int, children: dict, rss: dict, others: set[int] = frozenset()) -> int:
-    """The PSS of `root` and its descendants, leaving out the subtrees of `others`."""
-    total, stack = 0, [root]
+def _members(root: int, children: dict, others: set[int] = frozenset()) -> list[int]:
+    """`root` and its descendants, leaving out the subtrees of `others`."""
+    found, stack = [], [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        found.append(pid)
         stack.extend(child for child in children.get(pid, []) if child not in others)
-    return total
+    return found
 
 
 if __name__ == "__main__":
