@@ -188,8 +188,10 @@ class LearnerKernel:
             return self._start()
 
     def _start(self) -> LearnerKernel:
-        self.deadline = time.monotonic() + self.limits.notebook_timeout
+        # The notebook's time starts once its kernel is forked: what the sandbox does before
+        # (its first fork waits for the fork server's later imports) is the grader's time.
         self.process = self.launcher.start(self.files)
+        self.deadline = time.monotonic() + self.limits.notebook_timeout
         try:
             self._wait_for_sockets(timeout=SOCKET_WAIT)
             self._fds = sockets.open_kernel_sockets(self.process.root, self.process.ip)
